@@ -1,0 +1,375 @@
+"""Fill the default program with realistic demo customers and history.
+
+Idempotent: it tops the program up to --accounts customers and never duplicates one. Rows are
+written in bulk (COPY on PostgreSQL), with balances and the balance_after chain computed here,
+so that invariant 1 holds for the seeded data exactly as for live data.
+"""
+
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import LoyaltyAccount, Program
+from accounts.services import create_program
+from ledger.models import LoyaltyEvent, Reason
+from loyalty_admin.models import ApiClient
+from loyalty_admin.services import generate_password, save_operator
+
+FIRST_NAMES = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Mateo",
+    "Sofia",
+    "Lucas",
+    "Mia",
+    "Amir",
+    "Chloe",
+    "Ethan",
+    "Zoe",
+    "Yusuf",
+    "Grace",
+    "Hiro",
+    "Isla",
+    "Omar",
+    "Priya",
+    "Leo",
+    "Nora",
+    "Diego",
+    "Hannah",
+    "Kai",
+    "Leila",
+    "Marco",
+    "Anya",
+    "Felix",
+    "Ruby",
+    "Tariq",
+    "Elena",
+    "Sam",
+    "Maya",
+    "Jonas",
+    "Aisha",
+    "Theo",
+    "Ines",
+    "Ravi",
+    "Clara",
+    "Ben",
+]
+LAST_NAMES = [
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Johnson",
+    "Müller",
+    "Okafor",
+    "Rossi",
+    "Kim",
+    "Nguyen",
+    "Brown",
+    "Silva",
+    "Patel",
+    "Dubois",
+    "Cohen",
+    "Andersen",
+    "Haddad",
+    "Novak",
+    "Tanaka",
+    "Lopez",
+    "Walker",
+    "Murphy",
+    "Kowalski",
+    "Ibrahim",
+    "Martin",
+    "Costa",
+    "Schmidt",
+    "Yilmaz",
+    "Sato",
+    "Ortiz",
+    "Evans",
+    "Hughes",
+    "Nakamura",
+    "Fischer",
+    "Moreau",
+    "Jensen",
+    "Ali",
+    "Baker",
+    "Santos",
+    "Kaur",
+    "Wright",
+]
+DOMAINS = ("example.com", "example.org", "mail.example.net", "shop.example.com")
+DEMO_OPERATORS = (("agent@example.com", "agent"), ("manager@example.com", "manager"))
+CHUNK = 10_000
+
+ACCOUNT_COLUMNS = [
+    "id",
+    "program_id",
+    "customer_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "balance",
+    "lifetime_points",
+    "enrolled_at",
+    "created_at",
+    "updated_at",
+]
+EVENT_COLUMNS = [
+    "id",
+    "program_id",
+    "account_id",
+    "type",
+    "reason_id",
+    "reason_text",
+    "points",
+    "affects_lifetime",
+    "balance_after",
+    "lifetime_after",
+    "history_title",
+    "note",
+    "visible_to_customer",
+    "source",
+    "actor_id",
+    "api_client_id",
+    "order_id",
+    "location_id",
+    "reverses_id",
+    "created_at",
+]
+
+
+def demo_program() -> Program:
+    existing = Program.objects.filter(is_default=True).first()
+    return existing or create_program(name="Loyalty program", alias="main", is_default=True)
+
+
+def ensure_demo_operators(credentials_file) -> list[tuple[str, str, str]]:
+    """The demo agent and manager, with passwords kept in var/ so every run can print them."""
+    saved: dict[str, str] = {}
+    if credentials_file.exists():
+        for line in credentials_file.read_text().splitlines():
+            email, _, password = line.partition(" ")
+            saved[email] = password
+    User = get_user_model()
+    shown = []
+    for email, role in DEMO_OPERATORS:
+        password = saved.get(email)
+        user = User.objects.filter(username=email).first()
+        if password is None or user is None or not user.check_password(password):
+            password = password if user is None and password else generate_password()
+            save_operator(
+                email=email, role=role, password=password, first_name="Demo", last_name=role.title()
+            )
+        saved[email] = password
+        shown.append((role, email, password))
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in saved.items()))
+    credentials_file.chmod(0o600)
+    return shown
+
+
+class Command(BaseCommand):
+    help = "Seed the default program with demo customers, history and operators (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--accounts", type=int, default=2_000)
+        parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--no-operators", action="store_true", help="Do not create the demo operators."
+        )
+
+    def handle(self, *args, accounts: int, seed: int, no_operators: bool, **options):
+        program = demo_program()
+        if not no_operators:
+            self.stdout.write("Demo operators (log in at http://127.0.0.1:8000/):")
+            for role, email, password in ensure_demo_operators(
+                settings.VAR_DIR / "demo-operators.txt"
+            ):
+                self.stdout.write(f"  {role:<8} {email:<22} password: {password}")
+
+        existing = LoyaltyAccount.objects.filter(program=program).count()
+        if existing >= accounts:
+            self.stdout.write(f"Demo data present: {existing:,} accounts in “{program.name}”.")
+            return
+        started = time.monotonic()
+        history = DemoHistory(program, seed=seed)
+        made_events = 0
+        for start in range(existing, accounts, CHUNK):
+            stop = min(start + CHUNK, accounts)
+            account_rows, event_rows = history.chunk(start, stop)
+            with transaction.atomic():
+                insert_rows(LoyaltyAccount, ACCOUNT_COLUMNS, account_rows)
+                insert_rows(LoyaltyEvent, EVENT_COLUMNS, event_rows)
+            made_events += len(event_rows)
+            if options["verbosity"] > 1:
+                self.stdout.write(f"  {stop:,} accounts…")
+        self.stdout.write(
+            f"Seeded {accounts - existing:,} accounts and {made_events:,} events "
+            f"in {time.monotonic() - started:.1f}s."
+        )
+
+
+def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        with connection.cursor() as cursor:
+            copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    model.objects.bulk_create(
+        (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=2_000
+    )
+
+
+class DemoHistory:
+    """Deterministic customers and events: account i is the same whichever run makes it."""
+
+    def __init__(self, program: Program, *, seed: int) -> None:
+        self.program = program
+        self.seed = seed
+        self.now = timezone.now().replace(microsecond=0)
+        self.reasons = {r.code: r for r in Reason.objects.filter(program=program)}
+        User = get_user_model()
+        self.operators = list(User.objects.filter(username__in=[e for e, _ in DEMO_OPERATORS]))
+        if not self.operators:
+            self.operators = [save_operator(email="agent@example.com", role="agent")[0]]
+        self.pos = ApiClient.objects.filter(name="Demo point of sale").first()
+        if self.pos is None:
+            self.pos, _ = ApiClient.objects.create_key(name="Demo point of sale", scopes="write")
+
+    def chunk(self, start: int, stop: int) -> tuple[list[tuple], list[tuple]]:
+        accounts, events = [], []
+        for i in range(start, stop):
+            account_row, account_events = self.customer(i)
+            accounts.append(account_row)
+            events.extend(account_events)
+        return accounts, events
+
+    def customer(self, i: int) -> tuple[tuple, list[tuple]]:
+        rng = random.Random(self.seed * 1_000_003 + i)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        ascii_last = last.replace("ü", "ue").lower()
+        email = f"{first.lower()}.{ascii_last}{i}@{DOMAINS[i % len(DOMAINS)]}"
+        phone = f"+1{201 + (i // 10_000_000) % 700}{(i * 7_919) % 10_000_000:07d}"
+        account_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        enrolled = self.now - timedelta(days=rng.uniform(20, 720))
+        balance = lifetime = 0
+        events = []
+        moments = sorted(
+            enrolled + timedelta(seconds=rng.uniform(60, (self.now - enrolled).total_seconds()))
+            for _ in range(rng.choice((0, 1, 1, 2, 2, 3, 3, 4, 5, 6)))
+        )
+        for j, moment in enumerate(moments):
+            event = self.event(rng, i, j, balance, lifetime)
+            kind, points, affects, reason, actor, client, order, source = event
+            balance += points
+            lifetime += points if affects else 0
+            events.append(
+                (
+                    uuid.UUID(int=rng.getrandbits(128), version=4),
+                    self.program.pk,
+                    account_id,
+                    kind,
+                    reason.pk if reason else None,
+                    reason.label if reason else "",
+                    points,
+                    affects,
+                    balance,
+                    lifetime,
+                    reason.label if reason else "Purchase",
+                    "",
+                    True,
+                    source,
+                    actor.pk if actor else None,
+                    client.pk if client else None,
+                    order,
+                    "LOC-DOWNTOWN" if order else "",
+                    None,
+                    moment,
+                )
+            )
+        updated = moments[-1] if moments else enrolled
+        account = (
+            account_id,
+            self.program.pk,
+            f"CUST-{i:07d}",
+            email,
+            phone,
+            first,
+            last,
+            balance,
+            lifetime,
+            enrolled,
+            enrolled,
+            updated,
+        )
+        return account, events
+
+    def event(self, rng: random.Random, i: int, j: int, balance: int, lifetime: int):
+        roll = rng.random()
+        actor = rng.choice(self.operators)
+        ui = LoyaltyEvent.Source.ADMIN_UI
+        if roll < 0.62 or balance == 0:
+            points = rng.randrange(5, 300)
+            return (
+                "ACCUMULATE_POINTS",
+                points,
+                True,
+                None,
+                None,
+                self.pos,
+                f"ORD-{i}-{j}",
+                LoyaltyEvent.Source.LOYALTY_API,
+            )
+        if roll < 0.77:
+            return (
+                "ADJUST_POINTS",
+                rng.choice((25, 50, 100, 150)),
+                True,
+                self.reasons["REWARD"],
+                actor,
+                None,
+                None,
+                ui,
+            )
+        if roll < 0.92 and balance >= 100:
+            points = -100 * rng.randint(1, balance // 100)
+            return (
+                "ADJUST_POINTS",
+                points,
+                False,
+                self.reasons["REDEEM_DISCOUNT"],
+                actor,
+                None,
+                None,
+                ui,
+            )
+        if roll < 0.96:
+            return (
+                "ADJUST_POINTS",
+                rng.choice((20, 50, 100)),
+                False,
+                self.reasons["REFUND_DEDUCTED"],
+                actor,
+                None,
+                None,
+                ui,
+            )
+        points = -min(balance, lifetime, rng.randrange(5, 60))
+        if points == 0:
+            return ("ADJUST_POINTS", 10, True, self.reasons["REWARD"], actor, None, None, ui)
+        return ("ADJUST_POINTS", points, True, self.reasons["REMOVE_EARNED"], actor, None, None, ui)

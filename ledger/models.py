@@ -1,0 +1,191 @@
+"""The ledger: an append-only list of events per loyalty account.
+
+Design
+------
+* Every change to a balance is one `LoyaltyEvent` row carrying the signed `points`, whether it
+  counts towards points earned (`affects_lifetime`), and the account's `balance_after` /
+  `lifetime_after`. The account's balance is a cache of the sum of its events' points; it is
+  written only by `ledger.services`, in the same transaction as the event, under a lock on the
+  account row.
+* Events are never updated or deleted; the database itself refuses it (triggers on SQLite and
+  PostgreSQL, see migrations). A mistake is corrected by a REVERSAL event pointing at the event
+  it reverses; `reverses` is unique, so an event is reversed at most once.
+* Within an account, event times strictly increase, so (created_at, id) orders the history
+  and the newest event's `balance_after` is the account's balance.
+* `IdempotencyRecord` makes a retried request (same scope and key) return the first result,
+  and refuses a different request under a key already used.
+"""
+
+import uuid
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import LoyaltyAccount, Program
+
+
+class Reason(models.Model):
+    """Why an operator adjusts points. The sign decides the direction of the adjustment."""
+
+    class Sign(models.IntegerChoices):
+        ADD = 1, "+"
+        REMOVE = -1, "−"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="reasons")
+    code = models.CharField(max_length=40)
+    label = models.CharField(max_length=120)
+    sign = models.SmallIntegerField(choices=Sign.choices)
+    affects_lifetime = models.BooleanField(
+        help_text="Whether this adjustment also changes the points earned (lifetime)."
+    )
+    requires_note = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="uniq_reason_code"),
+            models.CheckConstraint(condition=Q(sign__in=[1, -1]), name="reason_sign"),
+            models.CheckConstraint(condition=~Q(code=""), name="reason_code_nonempty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+# The five reasons every program starts with (DESIGN.md).
+STANDARD_REASONS = [
+    # code, label, sign, affects_lifetime, requires_note
+    ("REWARD", "Reward customer", 1, True, False),
+    ("REFUND_DEDUCTED", "Refund points deducted by redemption/expiration", 1, False, False),
+    ("REDEEM_DISCOUNT", "Redeem points for a discount", -1, False, False),
+    ("REMOVE_EARNED", "Remove earned points", -1, True, False),
+    ("EXPIRE_NOW", "Expire points", -1, False, False),
+]
+
+
+class LoyaltyEvent(models.Model):
+    class Type(models.TextChoices):
+        ADJUST_POINTS = "ADJUST_POINTS"
+        ACCUMULATE_POINTS = "ACCUMULATE_POINTS"
+        EXPIRE_POINTS = "EXPIRE_POINTS"
+        REVERSAL = "REVERSAL"
+
+    class Source(models.TextChoices):
+        ADMIN_UI = "ADMIN_UI", "Console"
+        LOYALTY_API = "LOYALTY_API", "Square API"
+        NATIVE_API = "NATIVE_API", "Native API"
+        YOTPO_API = "YOTPO_API", "Yotpo API"
+        BULK_IMPORT = "BULK_IMPORT", "Bulk import"
+        SYSTEM = "SYSTEM", "System"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    reason_text = models.CharField(max_length=200, blank=True)
+    points = models.BigIntegerField()
+    affects_lifetime = models.BooleanField()
+    balance_after = models.BigIntegerField()
+    lifetime_after = models.BigIntegerField()
+    history_title = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    visible_to_customer = models.BooleanField(default=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="loyalty_events",
+    )
+    api_client = models.ForeignKey(
+        "loyalty_admin.ApiClient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="loyalty_events",
+    )
+    order_id = models.CharField(max_length=191, null=True, blank=True)
+    location_id = models.CharField(max_length=191, blank=True)
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="event_points_nonzero"),
+            models.CheckConstraint(
+                condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))
+                | (~Q(type="REVERSAL") & Q(reverses__isnull=True)),
+                name="event_reversal_links_original",
+            ),
+            models.CheckConstraint(
+                condition=Q(actor__isnull=False)
+                | Q(api_client__isnull=False)
+                | Q(source__in=["SYSTEM", "BULK_IMPORT"]),
+                name="event_has_author",
+            ),
+            # Square refuses to accumulate points for one order twice; so do we.
+            models.UniqueConstraint(
+                fields=["account", "order_id"],
+                condition=Q(type="ACCUMULATE_POINTS"),
+                name="uniq_accumulate_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "created_at", "id"], name="event_account_created"),
+            models.Index(fields=["created_at", "id"], name="event_created"),
+        ]
+        triggers = [
+            # Append-only at the database (PostgreSQL); SQLite's twin is in migration 0002.
+            pgtrigger.Trigger(
+                name="append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'loyalty events are append-only: % refused', TG_OP;",
+            ),
+            pgtrigger.Trigger(
+                name="append_only_truncate",
+                operation=pgtrigger.Truncate,
+                level=pgtrigger.Statement,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'loyalty events are append-only: % refused', TG_OP;",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} on {self.account_id} ({self.type})"
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.type == self.Type.REVERSAL
+
+
+class IdempotencyRecord(models.Model):
+    """One use of an idempotency key within a scope (an API client, an operator, a form)."""
+
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=191)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request.")
+    event = models.ForeignKey(
+        LoyaltyEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="uniq_idempotency_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -1,0 +1,46 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from accounts.models import LoyaltyAccount
+from ledger.models import LoyaltyEvent
+from ledger.selectors import ledger_discrepancies
+from loyalty_admin.roles import is_manager
+
+
+@pytest.fixture
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    return tmp_path
+
+
+def test_it_seeds_consistent_history_and_tops_up_without_duplicates(program, var_dir, capsys):
+    call_command("seed_demo", accounts=300)
+    events = LoyaltyEvent.objects.count()
+    call_command("seed_demo", accounts=300)
+
+    assert LoyaltyAccount.objects.filter(program=program).count() == 300
+    assert LoyaltyEvent.objects.count() == events > 300
+    assert ledger_discrepancies() == []
+    call_command("seed_demo", accounts=350)
+    assert LoyaltyAccount.objects.count() == 350
+    assert ledger_discrepancies() == []
+    assert LoyaltyAccount.objects.filter(phone__isnull=True).count() == 0
+
+
+def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(
+    program, var_dir, capsys
+):
+    call_command("seed_demo", accounts=1)
+    first = capsys.readouterr().out
+    call_command("seed_demo", accounts=1)
+    second = capsys.readouterr().out
+
+    User = get_user_model()
+    agent = User.objects.get(username="agent@example.com")
+    manager = User.objects.get(username="manager@example.com")
+    password = first.split("agent@example.com")[1].split("password:")[1].split()[0]
+    assert agent.check_password(password)
+    assert is_manager(manager) and not is_manager(agent)
+    assert first.splitlines()[:3] == second.splitlines()[:3]
+    assert (var_dir / "demo-operators.txt").stat().st_mode & 0o077 == 0

@@ -1,0 +1,76 @@
+import pytest
+from django.db import connection
+from django.test import TransactionTestCase
+
+from accounts.models import Program
+from accounts.services import create_program
+from ledger.models import Reason
+
+from .factories import AccountFactory, operator
+
+
+def _flush_past_append_only_triggers(original):
+    """Transactional tests end by emptying every table, events included; the append-only
+    triggers would (rightly) refuse that, so the test teardown alone lifts them."""
+
+    def teardown(self):
+        if connection.vendor == "postgresql":
+            import pgtrigger
+
+            with pgtrigger.ignore(
+                "ledger.LoyaltyEvent:append_only", "ledger.LoyaltyEvent:append_only_truncate"
+            ):
+                return original(self)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'ledger_loyaltyevent'"
+            )
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f"DROP TRIGGER {name}")
+        try:
+            return original(self)
+        finally:
+            with connection.cursor() as cursor:
+                for _, sql in triggers:
+                    cursor.execute(sql)
+
+    return teardown
+
+
+TransactionTestCase._fixture_teardown = _flush_past_append_only_triggers(
+    TransactionTestCase._fixture_teardown
+)
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only; runs in CI's PostgreSQL pass (DATABASE_URL=postgres://...)",
+)
+
+
+@pytest.fixture
+def program(db) -> Program:
+    # Migrations create the default program, but a transactional test's flush removes it.
+    existing = Program.objects.filter(is_default=True).first()
+    return existing or create_program(name="Loyalty program", alias="main", is_default=True)
+
+
+@pytest.fixture
+def reasons(program) -> dict[str, Reason]:
+    return {r.code: r for r in Reason.objects.filter(program=program)}
+
+
+@pytest.fixture
+def account(program):
+    return AccountFactory(program=program)
+
+
+@pytest.fixture
+def agent(db):
+    return operator("agent")
+
+
+@pytest.fixture
+def manager(db):
+    return operator("manager")

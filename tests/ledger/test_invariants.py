@@ -1,0 +1,93 @@
+"""Invariant 1 of DESIGN.md under random sequences of ledger actions."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import services
+from ledger.exceptions import LedgerError
+from ledger.models import LoyaltyEvent
+from ledger.selectors import ledger_discrepancies
+
+from ..factories import AccountFactory
+
+UI = LoyaltyEvent.Source.ADMIN_UI
+REASON_CODES = ["REWARD", "REFUND_DEDUCTED", "REDEEM_DISCOUNT", "REMOVE_EARNED", "EXPIRE_NOW"]
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("adjust"),
+            st.integers(0, 2),
+            st.sampled_from(REASON_CODES),
+            st.integers(1, 500),
+            st.booleans(),
+        ),
+        st.tuples(st.just("accumulate"), st.integers(0, 2), st.integers(1, 500)),
+        st.tuples(st.just("reverse"), st.integers(0, 40)),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=actions)
+def test_balances_always_equal_the_sums_of_events(program, reasons, manager, steps):
+    accounts = [AccountFactory(program=program) for _ in range(3)]
+    made: list[LoyaltyEvent] = []
+    for step in steps:
+        try:
+            if step[0] == "adjust":
+                _, who, code, amount, override = step
+                reason = reasons[code]
+                made.append(
+                    services.adjust_points(
+                        account=accounts[who],
+                        points=reason.sign * amount,
+                        reason=reason,
+                        allow_negative=override,
+                        source=UI,
+                        actor=manager,
+                    )
+                )
+            elif step[0] == "accumulate":
+                _, who, amount = step
+                made.append(
+                    services.accumulate_points(
+                        account=accounts[who], points=amount, source=UI, actor=manager
+                    )
+                )
+            elif made:
+                target = made[step[1] % len(made)]
+                made.append(
+                    services.reverse_event(event=target, note="test", source=UI, actor=manager)
+                )
+        except LedgerError:
+            pass  # a refusal must leave everything as it was; the checks below prove it
+
+    assert ledger_discrepancies() == []
+    for account in accounts:
+        account.refresh_from_db()
+        newest = account.events.order_by("-created_at", "-id").first()
+        if newest is not None:
+            assert (newest.balance_after, newest.lifetime_after) == (
+                account.balance,
+                account.lifetime_points,
+            )
+        else:
+            assert (account.balance, account.lifetime_points) == (0, 0)
+
+
+def test_discrepancies_are_found_when_a_cached_balance_is_wrong(account, reasons, manager):
+    services.adjust_points(
+        account=account, points=10, reason=reasons["REWARD"], source=UI, actor=manager
+    )
+    type(account).objects.filter(pk=account.pk).update(balance=11)
+
+    (found,) = ledger_discrepancies()
+    assert found.account_id == str(account.pk)
+    assert "balance 11" in found.problem
