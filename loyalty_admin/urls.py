@@ -1,11 +1,12 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 from .health import health
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("health", health, name="health"),
+    path("", include("loyalty_admin.api_urls")),
+    path("", include("accounts.urls")),
+    path("", include("ledger.urls")),
 ]
