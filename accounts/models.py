@@ -73,7 +73,10 @@ class Program(models.Model):
 
 class LoyaltyAccount(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="accounts")
+    # Indexed by the (program, ...) unique constraints below.
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="accounts", db_index=False
+    )
     customer_id = models.CharField(max_length=191, null=True, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True, help_text="E.164")

@@ -84,8 +84,12 @@ class LoyaltyEvent(models.Model):
         SYSTEM = "SYSTEM", "System"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
-    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="events")
+    # Both are covered by composite indexes below (or, for program, never queried alone);
+    # fewer indexes keep the one-insert hot path and bulk loads cheap.
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=20, choices=Type.choices)
     reason = models.ForeignKey(
         Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
