@@ -12,6 +12,11 @@ Design
   it reverses; `reverses` is unique, so an event is reversed at most once.
 * Within an account, event times strictly increase, so (created_at, id) orders the history
   and the newest event's `balance_after` is the account's balance.
+* Points expire by lots (`PointLot`): every positive event puts its points (the part above
+  zero) in a lot with an expiry date from the program's policy, and every negative event takes
+  points from the soonest-expiring lots first (`LotConsumption`). Lots are derived data, kept
+  in the same transaction as the event and rebuildable from the events; for every account
+  the lots' remaining points add up to max(balance, 0).
 * `IdempotencyRecord` makes a retried request (same scope and key) return the first result,
   and refuses a different request under a key already used.
 """
@@ -122,6 +127,9 @@ class LoyaltyEvent(models.Model):
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
+    batch = models.ForeignKey(
+        "BulkBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -193,3 +201,88 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class PointLot(models.Model):
+    """Points from one positive event that have not been spent or expired yet."""
+
+    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="lots")
+    event = models.OneToOneField(LoyaltyEvent, on_delete=models.PROTECT, related_name="lot")
+    points = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("points")),
+                name="lot_remaining_within_points",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at", "created_at"],
+                condition=Q(remaining__gt=0),
+                name="lot_open_by_expiry",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiring"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.points} until {self.expires_at}"
+
+
+class LotConsumption(models.Model):
+    """How many of a lot's points a negative event took (so a reversal can give them back)."""
+
+    event = models.ForeignKey(LoyaltyEvent, on_delete=models.PROTECT, related_name="consumptions")
+    lot = models.ForeignKey(PointLot, on_delete=models.PROTECT, related_name="consumptions")
+    points = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="consumption_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} from lot {self.lot_id}"
+
+
+class BulkBatch(models.Model):
+    """One uploaded CSV of adjustments: validated first, then applied all at once or not at all."""
+
+    class Status(models.TextChoices):
+        VALIDATED = "VALIDATED", "Checked, not applied"
+        INVALID = "INVALID", "Has errors"
+        QUEUED = "QUEUED", "Waiting for the worker"
+        APPLYING = "APPLYING", "Applying"
+        APPLIED = "APPLIED", "Applied"
+        FAILED = "FAILED", "Failed, nothing applied"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bulk_batches"
+    )
+    filename = models.CharField(max_length=255)
+    content = models.TextField(help_text="The uploaded CSV, kept so the worker applies exactly it.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    rows = models.PositiveIntegerField(default=0)
+    customers = models.PositiveIntegerField(default=0)
+    points_added = models.BigIntegerField(default=0)
+    points_removed = models.BigIntegerField(default=0)
+    rows_applied = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"

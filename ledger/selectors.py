@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -9,7 +10,7 @@ from django.db.models import QuerySet
 from accounts.models import LoyaltyAccount
 from loyalty_admin.pagination import KeysetPage, keyset_page
 
-from .models import LoyaltyEvent
+from .models import LoyaltyEvent, PointLot
 
 
 def account_history(
@@ -56,8 +57,20 @@ WHERE balance_after <> prev_balance + points
 """
 
 
+# Accounts whose open lots do not hold exactly their spendable points, max(balance, 0).
+_LOTS_MISMATCH = """
+SELECT a.id, a.balance, COALESCE(SUM(l.remaining), 0)
+FROM accounts_loyaltyaccount a
+LEFT JOIN ledger_pointlot l ON l.account_id = a.id
+{where}
+GROUP BY a.id, a.balance
+HAVING COALESCE(SUM(l.remaining), 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END
+"""
+
+
 def ledger_discrepancies(*, accounts: QuerySet[LoyaltyAccount] | None = None) -> list[Discrepancy]:
-    """Every breach of invariant 1 (DESIGN.md): empty when the ledger is consistent."""
+    """Every breach of invariant 1 (DESIGN.md), and lots out of step with balances:
+    empty when the ledger is consistent."""
     where_a, where_e, params = "", "", []
     if accounts is not None:
         ids = [
@@ -79,6 +92,14 @@ def ledger_discrepancies(*, accounts: QuerySet[LoyaltyAccount] | None = None) ->
                     f"events sum to {points} / {earned}",
                 )
             )
+        cursor.execute(_LOTS_MISMATCH.format(where=where_a), params)
+        for account_id, balance, in_lots in cursor.fetchall():
+            found.append(
+                Discrepancy(
+                    str(uuid.UUID(str(account_id))),
+                    f"balance {balance} but {in_lots} points in unexpired lots",
+                )
+            )
         cursor.execute(_BROKEN_CHAIN.format(where=where_e), params)
         for account_id, event_id in cursor.fetchall():
             found.append(
@@ -87,3 +108,29 @@ def ledger_discrepancies(*, accounts: QuerySet[LoyaltyAccount] | None = None) ->
                 )
             )
     return found
+
+
+@dataclass(frozen=True)
+class ExpiryDeadline:
+    points: int
+    expires_at: datetime
+
+
+def upcoming_expirations(*, account: LoyaltyAccount, limit: int = 10) -> list[ExpiryDeadline]:
+    """The account's unspent points that will expire, by day, soonest first."""
+    by_day: dict[date, ExpiryDeadline] = {}
+    open_lots = (
+        PointLot.objects.filter(account=account, remaining__gt=0, expires_at__isnull=False)
+        .order_by("expires_at")
+        .values_list("remaining", "expires_at")
+    )
+    for remaining, expires_at in open_lots:
+        day = expires_at.date()
+        if day not in by_day and len(by_day) == limit:
+            break
+        earlier = by_day.get(day)
+        by_day[day] = ExpiryDeadline(
+            points=remaining + (earlier.points if earlier else 0),
+            expires_at=earlier.expires_at if earlier else expires_at,
+        )
+    return list(by_day.values())

@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import isodate
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
-from accounts.models import LoyaltyAccount
+from accounts.models import LoyaltyAccount, Program
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_manager
 
@@ -31,7 +33,7 @@ from .exceptions import (
     NotReversible,
     ReasonSignMismatch,
 )
-from .models import IdempotencyRecord, LoyaltyEvent, Reason
+from .models import IdempotencyRecord, LotConsumption, LoyaltyEvent, PointLot, Reason
 
 # One adjustment moves at most this many points (Yotpo's int32 limit).
 MAX_POINTS = 2_147_483_647
@@ -214,6 +216,7 @@ def _append(
     account: LoyaltyAccount, *, points: int, affects_lifetime: bool, **fields: object
 ) -> LoyaltyEvent:
     now = _event_time(account)
+    balance_before = account.balance
     account.balance += points
     if affects_lifetime:
         account.lifetime_points += points
@@ -229,7 +232,109 @@ def _append(
         **fields,
     )
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
+    _update_lots(account, event, balance_before)
     return event
+
+
+# --- Point lots (expiry) --------------------------------------------------------------------
+
+
+def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
+    """When points earned at `earned_at` expire under the program's policy (None: never)."""
+    if not program.expiration_policy:
+        return None
+    return earned_at + isodate.parse_duration(program.expiration_policy)
+
+
+def _open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
+    """Lots with points left, soonest-expiring first (never-expiring last), then oldest."""
+    return PointLot.objects.filter(account=account, remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "created_at", "id"
+    )
+
+
+def _update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: int) -> None:
+    """Keep the lots in step with `event`: sum(remaining) == max(balance, 0) afterwards."""
+    original = event.reverses
+    if event.points > 0:
+        # Only the part above zero is spendable; the rest pays back a negative balance.
+        above_zero = max(0, balance_before + event.points) - max(0, balance_before)
+        restored = 0
+        if original is not None:
+            # Undoing a removal gives the points back to the lots they were taken from.
+            for taken in original.consumptions.order_by("id"):
+                give = min(taken.points, above_zero - restored)
+                if give <= 0:
+                    break
+                PointLot.objects.filter(pk=taken.lot_id).update(remaining=F("remaining") + give)
+                restored += give
+        if above_zero > restored:
+            PointLot.objects.create(
+                account=account,
+                event=event,
+                points=above_zero - restored,
+                remaining=above_zero - restored,
+                expires_at=lot_expiry(account.program, event.created_at),
+                created_at=event.created_at,
+            )
+        return
+    needed = -event.points
+    # Undoing an earning takes back that event's own points first.
+    page = list(PointLot.objects.filter(event=original, remaining__gt=0)) if original else []
+    consumptions = []
+    while needed > 0:
+        # A lot emptied here drops out of the next query; only the last one is partly used.
+        page = page or list(_open_lots(account)[:100])
+        if not page:
+            break  # the balance goes below zero: nothing left to take from
+        for lot in page:
+            take = min(lot.remaining, needed)
+            PointLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+            consumptions.append(LotConsumption(event=event, lot=lot, points=take))
+            needed -= take
+            if needed == 0:
+                break
+        page = []
+    LotConsumption.objects.bulk_create(consumptions)
+
+
+@transaction.atomic
+def expire_points(*, account: LoyaltyAccount, now: datetime | None = None) -> LoyaltyEvent | None:
+    """Expire the account's points whose lots are past their expiry date, as one
+    EXPIRE_POINTS event; None when nothing is due. Safe to run twice or concurrently: the
+    second run finds the lots already emptied."""
+    account = _lock(account)
+    now = now or timezone.now()
+    due = (
+        PointLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).aggregate(
+            total=Sum("remaining")
+        )["total"]
+        or 0
+    )
+    if due == 0:
+        return None
+    # The due lots expire before any other, so the ordinary soonest-first consumption in
+    # _update_lots takes exactly them.
+    return _append(
+        account,
+        points=-due,
+        affects_lifetime=False,
+        type=LoyaltyEvent.Type.EXPIRE_POINTS,
+        history_title=f"{account.program.terminology_other} expired",
+        source=Source.SYSTEM,
+    )
+
+
+@transaction.atomic
+def rebuild_lots(*, account: LoyaltyAccount) -> None:
+    """Recompute the account's lots from its events (they are derived data)."""
+    account = _lock(account)
+    LotConsumption.objects.filter(lot__account=account).delete()
+    PointLot.objects.filter(account=account).delete()
+    balance = 0
+    for event in account.events.select_related("reverses").order_by("created_at", "id"):
+        _update_lots(account, event, balance)
+        balance += event.points
 
 
 # --- Actions --------------------------------------------------------------------------------

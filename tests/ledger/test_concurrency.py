@@ -2,9 +2,11 @@
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from ledger import services
 from ledger.exceptions import InsufficientPoints
@@ -108,3 +110,19 @@ def test_concurrent_reversals_of_one_event_reverse_once(account, reasons, manage
     account.refresh_from_db()
     assert account.balance == 0
     assert LoyaltyEvent.objects.filter(reverses=event).count() == 1
+
+
+def test_concurrent_expiry_runs_expire_once(program, account, reasons, manager):
+    program.expiration_policy = "PT1S"
+    program.save()
+    services.adjust_points(
+        account=account, points=30, reason=reasons["REWARD"], source=UI, actor=manager
+    )
+    later = timezone.now() + timedelta(seconds=5)
+
+    errors = run_in_threads(4, lambda _: services.expire_points(account=account, now=later))
+
+    assert errors == []
+    account.refresh_from_db()
+    assert account.balance == 0
+    assert account.events.filter(type=LoyaltyEvent.Type.EXPIRE_POINTS).count() == 1

@@ -9,17 +9,20 @@ import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
 from accounts.services import create_program
-from ledger.models import LoyaltyEvent, Reason
+from ledger.models import LotConsumption, LoyaltyEvent, PointLot, Reason
+from ledger.services import lot_expiry
 from loyalty_admin.models import ApiClient
 from loyalty_admin.services import generate_password, save_operator
 
@@ -150,8 +153,14 @@ EVENT_COLUMNS = [
 
 
 def demo_program() -> Program:
-    existing = Program.objects.filter(is_default=True).first()
-    return existing or create_program(name="Loyalty program", alias="main", is_default=True)
+    program = Program.objects.filter(is_default=True).first() or create_program(
+        name="Loyalty program", alias="main", is_default=True
+    )
+    if not program.accounts.exists() and not program.expiration_policy:
+        # The demo shows expiry at work: points earned expire after a year.
+        program.expiration_policy = "P12M"
+        program.save(update_fields=["expiration_policy", "updated_at"])
+    return program
 
 
 def ensure_demo_operators(credentials_file) -> list[tuple[str, str, str]]:
@@ -177,6 +186,10 @@ def ensure_demo_operators(credentials_file) -> list[tuple[str, str, str]]:
     credentials_file.write_text("".join(f"{e} {p}\n" for e, p in saved.items()))
     credentials_file.chmod(0o600)
     return shown
+
+
+LOT_COLUMNS = ["id", "account_id", "event_id", "points", "remaining", "expires_at", "created_at"]
+CONSUMPTION_COLUMNS = ["event_id", "lot_id", "points"]
 
 
 class Command(BaseCommand):
@@ -211,7 +224,7 @@ class Command(BaseCommand):
             starts = range(existing, accounts, CHUNK)
             pending = generator.submit(history.chunk, starts[0], min(starts[0] + CHUNK, accounts))
             for start in starts:
-                account_rows, event_rows = pending.result()
+                rows = pending.result()
                 following = start + CHUNK
                 if following < accounts:
                     pending = generator.submit(
@@ -222,11 +235,20 @@ class Command(BaseCommand):
                         # A re-runnable bulk load need not wait for each chunk's WAL flush.
                         with connection.cursor() as cursor:
                             cursor.execute("SET LOCAL synchronous_commit = off")
-                    insert_rows(LoyaltyAccount, ACCOUNT_COLUMNS, account_rows)
-                    insert_rows(LoyaltyEvent, EVENT_COLUMNS, event_rows)
-                made_events += len(event_rows)
+                    insert_rows(LoyaltyAccount, ACCOUNT_COLUMNS, rows.accounts)
+                    insert_rows(LoyaltyEvent, EVENT_COLUMNS, rows.events)
+                    insert_rows(PointLot, LOT_COLUMNS, rows.lots)
+                    insert_rows(LotConsumption, CONSUMPTION_COLUMNS, rows.consumptions)
+                made_events += len(rows.events)
                 if options["verbosity"] > 1:
                     self.stdout.write(f"  {min(following, accounts):,} accounts…")
+        if connection.vendor == "postgresql":
+            # Lots were given explicit ids; move the identity sequence past them.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence('ledger_pointlot', 'id'), "
+                    "COALESCE((SELECT MAX(id) FROM ledger_pointlot), 1))"
+                )
         self.stdout.write(
             f"Seeded {accounts - existing:,} accounts and {made_events:,} events "
             f"in {time.monotonic() - started:.1f}s."
@@ -249,6 +271,90 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
     )
 
 
+@dataclass
+class SeedRows:
+    accounts: list[tuple] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)
+    lots: list[tuple] = field(default_factory=list)
+    consumptions: list[tuple] = field(default_factory=list)
+
+
+class SeedLedger:
+    """One customer's history as ledger.services would have written it, lots included
+    (every event is positive or negative with no overdraft, so FIFO is list order)."""
+
+    def __init__(self, history: "DemoHistory", rows: SeedRows, *, account_id: uuid.UUID) -> None:
+        self.history, self.rows, self.account_id = history, rows, account_id
+        self.balance = self.lifetime = 0
+        self.lots: list[list] = []  # [id, account, event, points, remaining, expires, created]
+        self.last_at = None
+
+    def append(self, at, kind, points, affects, reason, actor, client, order, source) -> None:
+        self.balance += points
+        self.lifetime += points if affects else 0
+        event_id = self.history.next_id()
+        label = reason.label if reason else ""
+        if kind == "EXPIRE_POINTS":
+            title = f"{self.history.program.terminology_other} expired"
+        else:
+            title = label or "Purchase"
+        self.rows.events.append(
+            (
+                event_id,
+                self.history.program.pk,
+                self.account_id,
+                kind,
+                reason.pk if reason else None,
+                label,
+                points,
+                affects,
+                self.balance,
+                self.lifetime,
+                title,
+                "",
+                True,
+                source,
+                actor.pk if actor else None,
+                client.pk if client else None,
+                order,
+                "LOC-DOWNTOWN" if order else "",
+                None,
+                at,
+            )
+        )
+        self.last_at = at
+        if points > 0:
+            expires = lot_expiry(self.history.program, at)
+            self.lots.append(
+                [self.history.next_lot_id(), self.account_id, event_id, points, points, expires, at]
+            )
+            return
+        needed = -points
+        for lot in self.lots:
+            take = min(lot[4], needed)
+            if take:
+                lot[4] -= take
+                needed -= take
+                self.rows.consumptions.append((event_id, lot[0], take))
+            if not needed:
+                break
+
+    def expire_until(self, moment) -> None:
+        for lot in self.lots:
+            if lot[4] and lot[5] is not None and lot[5] <= moment:
+                self.append(
+                    lot[5],
+                    "EXPIRE_POINTS",
+                    -lot[4],
+                    False,
+                    None,
+                    None,
+                    None,
+                    None,
+                    LoyaltyEvent.Source.SYSTEM,
+                )
+
+
 class DemoHistory:
     """Customer i always has the same identity (email, phone, customer id); names and history
     are drawn from a generator seeded per chunk."""
@@ -260,6 +366,7 @@ class DemoHistory:
         self.reasons = {r.code: r for r in Reason.objects.filter(program=program)}
         self.id_prefix = random.SystemRandom().getrandbits(64)
         self.counter = 0
+        self.lot_counter = PointLot.objects.aggregate(top=Max("id"))["top"] or 0
         User = get_user_model()
         self.operators = list(User.objects.filter(username__in=[e for e, _ in DEMO_OPERATORS]))
         if not self.operators:
@@ -268,80 +375,56 @@ class DemoHistory:
         if self.pos is None:
             self.pos, _ = ApiClient.objects.create_key(name="Demo point of sale", scopes="write")
 
+    def next_lot_id(self) -> int:
+        self.lot_counter += 1
+        return self.lot_counter
+
     def next_id(self) -> uuid.UUID:
         """Random-looking but increasing ids: bulk inserts then append to the primary key and
         (account, created_at) indexes instead of splitting pages all over them."""
         self.counter += 1
         return uuid.UUID(int=(self.id_prefix << 64) | (self.counter << 8), version=4)
 
-    def chunk(self, start: int, stop: int) -> tuple[list[tuple], list[tuple]]:
+    def chunk(self, start: int, stop: int) -> SeedRows:
         self.rng = random.Random(f"{self.seed}:{start}")
-        accounts, events = [], []
+        rows = SeedRows()
         for i in range(start, stop):
-            account_row, account_events = self.customer(i)
-            accounts.append(account_row)
-            events.extend(account_events)
-        return accounts, events
+            self.customer(i, rows)
+        return rows
 
-    def customer(self, i: int) -> tuple[tuple, list[tuple]]:
+    def customer(self, i: int, rows: SeedRows) -> None:
         rng = self.rng
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         ascii_last = last.replace("ü", "ue").lower()
         email = f"{first.lower()}.{ascii_last}{i}@{DOMAINS[i % len(DOMAINS)]}"
         phone = f"+1{201 + (i // 10_000_000) % 700}{(i * 7_919) % 10_000_000:07d}"
-        account_id = self.next_id()
         enrolled = self.now - timedelta(days=rng.uniform(20, 720))
-        balance = lifetime = 0
-        events = []
         moments = sorted(
             enrolled + timedelta(seconds=rng.uniform(60, (self.now - enrolled).total_seconds()))
             for _ in range(rng.choice((0, 1, 1, 2, 2, 3, 3, 4, 5, 6)))
         )
+        ledger = SeedLedger(self, rows, account_id=self.next_id())
         for j, moment in enumerate(moments):
-            event = self.event(rng, i, j, balance, lifetime)
-            kind, points, affects, reason, actor, client, order, source = event
-            balance += points
-            lifetime += points if affects else 0
-            events.append(
-                (
-                    self.next_id(),
-                    self.program.pk,
-                    account_id,
-                    kind,
-                    reason.pk if reason else None,
-                    reason.label if reason else "",
-                    points,
-                    affects,
-                    balance,
-                    lifetime,
-                    reason.label if reason else "Purchase",
-                    "",
-                    True,
-                    source,
-                    actor.pk if actor else None,
-                    client.pk if client else None,
-                    order,
-                    "LOC-DOWNTOWN" if order else "",
-                    None,
-                    moment,
-                )
+            ledger.expire_until(moment)
+            ledger.append(moment, *self.event(rng, i, j, ledger.balance, ledger.lifetime))
+        ledger.expire_until(self.now)
+        rows.accounts.append(
+            (
+                ledger.account_id,
+                self.program.pk,
+                f"CUST-{i:07d}",
+                email,
+                phone,
+                first,
+                last,
+                ledger.balance,
+                ledger.lifetime,
+                enrolled,
+                enrolled,
+                ledger.last_at or enrolled,
             )
-        updated = moments[-1] if moments else enrolled
-        account = (
-            account_id,
-            self.program.pk,
-            f"CUST-{i:07d}",
-            email,
-            phone,
-            first,
-            last,
-            balance,
-            lifetime,
-            enrolled,
-            enrolled,
-            updated,
         )
-        return account, events
+        rows.lots.extend(tuple(lot) for lot in ledger.lots)
 
     def event(self, rng: random.Random, i: int, j: int, balance: int, lifetime: int):
         roll = rng.random()

@@ -1,0 +1,177 @@
+"""Points expire by lots: earned points expire after the program's policy, spending takes the
+soonest-expiring points first, and the expiry job is idempotent."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from ledger import services
+from ledger.models import LoyaltyEvent, PointLot
+from ledger.selectors import ledger_discrepancies, upcoming_expirations
+
+UI = LoyaltyEvent.Source.ADMIN_UI
+START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def program(program):
+    program.expiration_policy = "P30D"
+    program.save()
+    return program
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def adjust(account, points, reason, actor, **kwargs):
+    return services.adjust_points(
+        account=account, points=points, reason=reason, source=UI, actor=actor, **kwargs
+    )
+
+
+def lots(account):
+    # The frozen clock makes the ledger space an account's events a microsecond apart.
+    return [
+        (points, remaining, expires_at.replace(microsecond=0) if expires_at else None)
+        for points, remaining, expires_at in PointLot.objects.filter(account=account)
+        .order_by("created_at")
+        .values_list("points", "remaining", "expires_at")
+    ]
+
+
+def test_it_expires_exactly_the_unspent_remainder(clock, program, account, reasons, manager):
+    adjust(account, 100, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=10))
+    adjust(account, 50, reasons["REWARD"], manager)
+    adjust(account, -30, reasons["REDEEM_DISCOUNT"], manager)  # taken from the first lot
+
+    clock.move_to(START + timedelta(days=30, seconds=1))
+    call_command("expire_points")
+
+    account.refresh_from_db()
+    assert account.balance == 50
+    expiry = account.events.get(type=LoyaltyEvent.Type.EXPIRE_POINTS)
+    assert (expiry.points, expiry.source, expiry.affects_lifetime) == (-70, "SYSTEM", False)
+    assert account.lifetime_points == 150
+    assert lots(account) == [
+        (100, 0, START + timedelta(days=30)),
+        (50, 50, START + timedelta(days=40)),
+    ]
+    assert ledger_discrepancies() == []
+
+
+def test_it_expires_nothing_before_the_deadline(clock, program, account, reasons, manager):
+    adjust(account, 100, reasons["REWARD"], manager)
+
+    clock.move_to(START + timedelta(days=29))
+    call_command("expire_points")
+
+    assert account.events.count() == 1
+
+
+def test_running_the_job_twice_expires_once(clock, program, account, reasons, manager):
+    adjust(account, 100, reasons["REWARD"], manager)
+    clock.move_to(START + timedelta(days=31))
+
+    call_command("expire_points")
+    call_command("expire_points")
+
+    account.refresh_from_db()
+    assert account.balance == 0
+    assert account.events.filter(type=LoyaltyEvent.Type.EXPIRE_POINTS).count() == 1
+
+
+def test_spending_takes_the_soonest_expiring_points_first(
+    clock, program, account, reasons, manager
+):
+    adjust(account, 10, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=1))
+    adjust(account, 20, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=1))
+
+    adjust(account, -25, reasons["EXPIRE_NOW"], manager)
+
+    assert [remaining for _, remaining, _ in lots(account)] == [0, 5]
+
+
+def test_reversing_a_redemption_gives_back_the_lots_it_took(
+    clock, program, account, reasons, manager
+):
+    adjust(account, 10, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=1))
+    adjust(account, 20, reasons["REWARD"], manager)
+    redemption = adjust(account, -25, reasons["REDEEM_DISCOUNT"], manager)
+
+    services.reverse_event(event=redemption, note="refund", source=UI, actor=manager)
+
+    assert [remaining for _, remaining, _ in lots(account)] == [10, 20]
+    clock.move_to(START + timedelta(days=30, hours=1))
+    call_command("expire_points")
+    account.refresh_from_db()
+    assert account.balance == 20  # the first lot's 10 expired on its own date
+    assert ledger_discrepancies() == []
+
+
+def test_reversing_an_earning_takes_back_its_own_lot(clock, program, account, reasons, manager):
+    adjust(account, 10, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=1))
+    second = adjust(account, 20, reasons["REWARD"], manager)
+
+    services.reverse_event(event=second, note="wrong customer", source=UI, actor=manager)
+
+    assert [remaining for _, remaining, _ in lots(account)] == [10, 0]
+
+
+def test_lots_pay_back_a_negative_balance_first(clock, program, account, reasons, manager):
+    adjust(account, -40, reasons["REDEEM_DISCOUNT"], manager, allow_negative=True)
+
+    adjust(account, 100, reasons["REWARD"], manager)
+
+    assert lots(account) == [(60, 60, START + timedelta(days=30))]
+    assert ledger_discrepancies() == []
+
+
+def test_rebuilt_lots_equal_the_lots_kept_in_step(clock, program, account, reasons, manager):
+    adjust(account, 10, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=2))
+    earned = adjust(account, 20, reasons["REWARD"], manager)
+    spent = adjust(account, -15, reasons["REDEEM_DISCOUNT"], manager)
+    services.reverse_event(event=spent, note="refund", source=UI, actor=manager)
+    services.reverse_event(event=earned, note="mistake", source=UI, actor=manager)
+    kept = lots(account)
+
+    services.rebuild_lots(account=account)
+
+    assert lots(account) == kept
+
+
+def test_upcoming_expirations_group_points_by_deadline(clock, program, account, reasons, manager):
+    adjust(account, 10, reasons["REWARD"], manager)
+    adjust(account, 5, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=3))
+    adjust(account, 7, reasons["REWARD"], manager)
+
+    deadlines = upcoming_expirations(account=account)
+
+    assert [(d.points, d.expires_at.date().isoformat()) for d in deadlines] == [
+        (15, "2026-01-31"),
+        (7, "2026-02-03"),
+    ]
+
+
+def test_points_never_expire_without_a_policy(clock, program, account, reasons, manager):
+    program.expiration_policy = ""
+    program.save()
+    adjust(account, 10, reasons["REWARD"], manager)
+
+    clock.move_to(START + timedelta(days=3650))
+    call_command("expire_points")
+
+    account.refresh_from_db()
+    assert account.balance == 10
+    assert upcoming_expirations(account=account) == []
