@@ -95,3 +95,24 @@ class DuplicateAccount(LedgerError):
 class InvalidIdentity(LedgerError):
     code = "INVALID_IDENTITY"
     default_message = "A loyalty account needs a phone number, an email or a customer id."
+
+
+class BulkRejected(LedgerError):
+    code = "BULK_REJECTED"
+    field = "file"
+    default_message = "The file has errors; nothing was applied."
+
+    def __init__(self, errors: list, message: str | None = None) -> None:
+        self.errors = errors
+        super().__init__(message or f"The file has {len(errors):,} error(s); nothing was applied.")
+
+
+class DuplicateBulkFile(LedgerError):
+    code = "DUPLICATE_FILE"
+    field = "file"
+    default_message = "This exact file was already applied."
+
+
+class BatchNotApplicable(LedgerError):
+    code = "BATCH_NOT_APPLICABLE"
+    default_message = "This batch cannot be applied in its current state."

@@ -5,9 +5,11 @@ once, checks the action with the same code the preview uses, appends the event a
 account's cached balance and points earned.
 """
 
+import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import isodate
@@ -17,26 +19,42 @@ from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
+from accounts.services import normalize_identity
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_manager
 
+from . import bulk
+from .bulk import RowError
 from .exceptions import (
     AdjustmentRefused,
     AlreadyReversed,
     ApprovalRequired,
+    BatchNotApplicable,
+    BulkRejected,
+    DuplicateBulkFile,
     DuplicateOrder,
     IdempotencyConflict,
     InactiveReason,
     InsufficientPoints,
     InvalidAmount,
+    LedgerError,
     NoteRequired,
     NotReversible,
     ReasonSignMismatch,
 )
-from .models import IdempotencyRecord, LotConsumption, LoyaltyEvent, PointLot, Reason
+from .models import (
+    BulkBatch,
+    IdempotencyRecord,
+    LotConsumption,
+    LoyaltyEvent,
+    PointLot,
+    Reason,
+)
 
 # One adjustment moves at most this many points (Yotpo's int32 limit).
 MAX_POINTS = 2_147_483_647
+# A batch keeps the first errors of its file for the report; the count is always exact.
+MAX_STORED_ERRORS = 1_000
 
 Source = LoyaltyEvent.Source
 
@@ -234,6 +252,243 @@ def _append(
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     _update_lots(account, event, balance_before)
     return event
+
+
+# --- Bulk adjustments ----------------------------------------------------------------------
+
+
+@dataclass
+class BulkLine:
+    line: int
+    account: LoyaltyAccount
+    points: int
+    reason: Reason
+    history_title: str
+    note: str
+    visible_to_customer: bool
+
+
+@dataclass
+class BulkCheck:
+    """The verdict on a bulk file: its valid lines, every error, and totals."""
+
+    lines: list[BulkLine] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+    customers: int = 0
+    points_added: int = 0
+    points_removed: int = 0
+
+
+def _identity(values: dict[str, str]) -> tuple[str, str] | None:
+    for column in bulk.IDENTITY_COLUMNS:
+        if values.get(column):
+            return column, values[column]
+    return None
+
+
+def _find_accounts(
+    program: Program, wanted: dict[str, set[str]], *, lock: bool
+) -> dict[tuple[str, str], LoyaltyAccount]:
+    found: dict[tuple[str, str], LoyaltyAccount] = {}
+    by_pk: dict[object, LoyaltyAccount] = {}
+    for column, values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 1_000):
+            accounts = LoyaltyAccount.objects.filter(
+                program=program, **{f"{column}__in": ordered[start : start + 1_000]}
+            ).select_related("program")
+            if lock:
+                accounts = accounts.select_for_update(of=("self",)).order_by("pk")
+            for account in accounts:
+                # One instance per account, however it is named, so that applying rows
+                # that name it by email and by phone updates one running balance.
+                account = by_pk.setdefault(account.pk, account)
+                found[(column, getattr(account, column))] = account
+    return found
+
+
+def check_bulk(*, program: Program, content: str, lock: bool = False) -> BulkCheck:
+    """Judge every row of a bulk file against the ledger as it is now. Writes nothing.
+
+    Each row is checked by the same rules as a single adjustment, against the balance the
+    rows above it will have left, so a file that passes here applies as checked.
+    """
+    parsed = bulk.parse(content)
+    check = BulkCheck(errors=list(parsed.errors), rows=len(parsed.rows))
+    if any(e.field in ("header", "file") for e in parsed.errors):
+        return check
+    reasons = {r.code: r for r in Reason.objects.filter(program=program)}
+    wanted: dict[str, set[str]] = {c: set() for c in bulk.IDENTITY_COLUMNS}
+    identities: list[tuple[str, str] | None] = []
+    for row in parsed.rows:
+        identity = _identity(row.values)
+        if identity is not None:
+            column, value = identity
+            try:
+                customer_id, email, phone = normalize_identity(
+                    **{
+                        "customer_id": value if column == "customer_id" else None,
+                        "email": value if column == "email" else None,
+                        "phone": value if column == "phone" else None,
+                    }
+                )
+            except LedgerError as exc:
+                check.errors.append(RowError(row.line, column, exc.message))
+                identities.append(None)
+                continue
+            identity = (column, customer_id or email or phone)
+            wanted[column].add(identity[1])
+        identities.append(identity)
+    accounts = _find_accounts(program, wanted, lock=lock)
+
+    shadows: dict[object, LoyaltyAccount] = {}
+    seen: dict[tuple, int] = {}
+    for row, identity in zip(parsed.rows, identities, strict=True):
+        values, problems = row.values, []
+        account = accounts.get(identity) if identity else None
+        if identity is None and _identity(values) is None:
+            problems.append(("customer", "Name the customer: email, phone or customer_id."))
+        elif identity is not None and account is None:
+            problems.append((identity[0], f"No customer with {identity[0]} “{identity[1]}”."))
+        try:
+            points = int(values.get("points", "").replace(",", "").replace("_", ""))
+        except ValueError:
+            points = None
+            problems.append(("points", f"“{values.get('points', '')}” is not a whole number."))
+        reason = reasons.get(values.get("reason", "").upper())
+        if reason is None:
+            problems.append(("reason", f"Unknown reason code “{values.get('reason', '')}”."))
+        visible = bulk.parse_visible(values.get("visible_to_customer", ""))
+        if visible is None:
+            problems.append(("visible_to_customer", "Use true or false."))
+        title = values.get("history_title", "")
+        if len(title) > 200:
+            problems.append(("history_title", "At most 200 characters."))
+        if points is not None:
+            check.points_added += max(points, 0)
+            check.points_removed += max(-points, 0)
+        if account is not None and points is not None and reason is not None:
+            shadow = shadows.setdefault(account.pk, copy.copy(account))
+            verdict = _evaluate(
+                account=shadow,
+                points=points,
+                reason=reason,
+                affects_lifetime=reason.affects_lifetime,
+                note=values.get("note", ""),
+                allow_negative=False,
+                actor=None,
+            )
+            problems.extend((p.field or "points", p.message) for p in verdict.problems)
+            duplicate_key = (account.pk, points, reason.pk, title, values.get("note", ""))
+            if duplicate_key in seen:
+                problems.append(("row", f"Same adjustment as line {seen[duplicate_key]}."))
+            seen.setdefault(duplicate_key, row.line)
+            if not problems:
+                shadow.balance = verdict.balance_after
+                shadow.lifetime_points = verdict.lifetime_after
+        if problems:
+            check.errors.extend(RowError(row.line, f, m) for f, m in problems)
+            continue
+        check.lines.append(
+            BulkLine(
+                line=row.line,
+                account=account,
+                points=points,
+                reason=reason,
+                history_title=title or reason.label,
+                note=values.get("note", ""),
+                visible_to_customer=visible,
+            )
+        )
+    check.customers = len(shadows)
+    check.errors.sort(key=lambda e: e.line)
+    return check
+
+
+def upload_bulk(
+    *, program: Program, uploaded_by: AbstractBaseUser, filename: str, data: bytes
+) -> tuple[BulkBatch, BulkCheck]:
+    """Keep an uploaded file as a batch with its dry-run verdict. Changes no balance."""
+    try:
+        content = bulk.decode(data)
+    except ValueError as exc:
+        content, check = "", BulkCheck(errors=[RowError(1, "file", str(exc))])
+    else:
+        check = check_bulk(program=program, content=content)
+    batch = BulkBatch.objects.create(
+        program=program,
+        uploaded_by=uploaded_by,
+        filename=filename[:255],
+        content=content,
+        sha256=hashlib.sha256(data).hexdigest(),
+        status=BulkBatch.Status.INVALID if check.errors else BulkBatch.Status.VALIDATED,
+        rows=check.rows,
+        customers=check.customers,
+        points_added=check.points_added,
+        points_removed=check.points_removed,
+        errors=[e.as_dict() for e in check.errors[:MAX_STORED_ERRORS]],
+    )
+    return batch, check
+
+
+def previous_application(batch: BulkBatch) -> BulkBatch | None:
+    """An earlier batch with exactly this file that was applied, if any."""
+    return (
+        BulkBatch.objects.filter(
+            program=batch.program, sha256=batch.sha256, status=BulkBatch.Status.APPLIED
+        )
+        .exclude(pk=batch.pk)
+        .first()
+    )
+
+
+@transaction.atomic
+def apply_bulk(
+    *,
+    batch: BulkBatch,
+    allow_duplicate: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BulkBatch:
+    """Apply every row of the batch's file, or none: one transaction, the accounts locked,
+    every row checked again against the locked balances. Events carry source BULK_IMPORT,
+    the uploader as actor, and the batch."""
+    batch = BulkBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status == BulkBatch.Status.APPLIED:
+        raise BatchNotApplicable("This batch was already applied.")
+    earlier = previous_application(batch)
+    if earlier is not None and not allow_duplicate:
+        raise DuplicateBulkFile(
+            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
+            f"(batch {earlier.pk})."
+        )
+    check = check_bulk(program=batch.program, content=batch.content, lock=True)
+    if check.errors:
+        raise BulkRejected([e.as_dict() for e in check.errors])
+    for done, line in enumerate(check.lines, start=1):
+        _append(
+            line.account,
+            points=line.points,
+            affects_lifetime=line.reason.affects_lifetime,
+            type=LoyaltyEvent.Type.ADJUST_POINTS,
+            reason=line.reason,
+            reason_text=line.reason.label,
+            history_title=line.history_title,
+            note=line.note,
+            visible_to_customer=line.visible_to_customer,
+            source=Source.BULK_IMPORT,
+            actor=batch.uploaded_by,
+            batch=batch,
+        )
+        if progress is not None and (done % 1_000 == 0 or done == len(check.lines)):
+            progress(done)
+    batch.status = BulkBatch.Status.APPLIED
+    batch.rows_applied = len(check.lines)
+    batch.applied_at = timezone.now()
+    batch.errors = []
+    batch.failure = ""
+    batch.save()
+    return batch
 
 
 # --- Point lots (expiry) --------------------------------------------------------------------
