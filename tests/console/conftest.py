@@ -33,3 +33,9 @@ def funded(account, reasons, manager):
     )
     account.refresh_from_db()
     return account
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Operators are built with a real password; the default hasher costs ~0.3 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
