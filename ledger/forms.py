@@ -19,8 +19,9 @@ class ConsoleForm(forms.Form):
 
 
 def reason_choice_label(reason: Reason) -> str:
-    note = " (note required)" if reason.requires_note else ""
-    return f"{reason.get_sign_display()} {reason.label}{note}"
+    # The label comes first so that typing its first letters picks it in the list.
+    note = ", note required" if reason.requires_note else ""
+    return f"{reason.label} ({reason.get_sign_display()}{note})"
 
 
 class AdjustmentForm(ConsoleForm):

@@ -114,6 +114,6 @@ def test_it_offers_only_active_reasons_with_their_sign(agent_client, account, re
 
     page = agent_client.get(reverse("account", args=[account.pk])).text
 
-    assert "+ Reward customer" in page
-    assert "− Redeem points for a discount" in page
+    assert "Reward customer (+)" in page
+    assert "Redeem points for a discount (−)" in page
     assert "Expire points" not in page
