@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint format bench serve deps browser clean
+.PHONY: run test test-postgres lint format bench serve deps browser clean screenshots
 
 deps: .venv/.synced
 
@@ -39,6 +39,10 @@ test: deps browser
 
 test-postgres: deps browser
 	DATABASE_URL=$(PG_URL) $(UV) run --frozen pytest
+
+# Re-take the README's screenshots (docs/screenshots/) with the browser tests.
+screenshots: deps browser
+	UPDATE_SCREENSHOTS=1 $(UV) run --frozen pytest tests/browser -q
 
 lint: deps
 	$(UV) run --frozen ruff check .

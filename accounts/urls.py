@@ -1,5 +1,20 @@
 """Console pages of this app (server-rendered, HTMX)."""
 
-from django.urls import path  # noqa: F401
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+from .forms import OperatorLoginForm
+
+urlpatterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            authentication_form=OperatorLoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.search, name="search"),
+    path("accounts/<uuid:account_id>/", views.account_detail, name="account"),
+]

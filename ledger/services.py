@@ -807,3 +807,60 @@ def reverse_event(
         record.event = reversal
         record.save(update_fields=["event"])
     return reversal
+
+
+# --- Reasons --------------------------------------------------------------------------------
+# A reason's code and sign are fixed once it exists: past events point at it, and changing
+# what it means would rewrite their meaning. Labels and flags may change; retiring a reason
+# is deactivation, never deletion.
+
+
+@transaction.atomic
+def add_reason(
+    *,
+    program: Program,
+    code: str,
+    label: str,
+    sign: int,
+    affects_lifetime: bool,
+    requires_note: bool = False,
+) -> Reason:
+    """A new active reason, after the program's existing ones."""
+    if sign not in (Reason.Sign.ADD, Reason.Sign.REMOVE):
+        raise LedgerError("A reason either adds or removes points.", field="sign")
+    last = Reason.objects.filter(program=program).order_by("-position").first()
+    try:
+        with transaction.atomic():
+            return Reason.objects.create(
+                program=program,
+                code=code,
+                label=label.strip(),
+                sign=sign,
+                affects_lifetime=affects_lifetime,
+                requires_note=requires_note,
+                position=(last.position + 1) if last else 0,
+            )
+    except IntegrityError as exc:
+        raise LedgerError(
+            f"The program already has a reason with the code {code}.", field="code"
+        ) from exc
+
+
+@transaction.atomic
+def change_reason(
+    *, reason: Reason, label: str, affects_lifetime: bool, requires_note: bool
+) -> Reason:
+    """Rename a reason or change whether it counts towards points earned or needs a note."""
+    reason.label = label.strip()
+    reason.affects_lifetime = affects_lifetime
+    reason.requires_note = requires_note
+    reason.save(update_fields=["label", "affects_lifetime", "requires_note"])
+    return reason
+
+
+@transaction.atomic
+def set_reason_active(*, reason: Reason, active: bool) -> Reason:
+    """Offer a reason to operators again, or stop offering it (its events stay as they are)."""
+    reason.active = active
+    reason.save(update_fields=["active"])
+    return reason

@@ -1,0 +1,127 @@
+import uuid
+
+from django import forms
+
+from accounts.models import Program
+
+from .exceptions import IdempotencyConflict, LedgerError
+from .models import Reason
+from .services import MAX_POINTS
+
+# The ledger names the input it refuses; the console's form calls some of them differently.
+FORM_FIELDS = {"points": "amount", "reason": "reason", "note": "note"}
+
+
+class ConsoleForm(forms.Form):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def reason_choice_label(reason: Reason) -> str:
+    # The label comes first so that typing its first letters picks it in the list.
+    note = ", note required" if reason.requires_note else ""
+    return f"{reason.label} ({reason.get_sign_display()}{note})"
+
+
+class AdjustmentForm(ConsoleForm):
+    """An operator's adjustment: the reason gives the sign, the amount is always positive.
+
+    `allow_negative` exists only in a manager's form, so an agent who adds it to the POST by
+    hand is not heard.
+    """
+
+    reason = forms.ModelChoiceField(queryset=Reason.objects.none(), empty_label="Choose a reason…")
+    amount = forms.IntegerField(min_value=1, max_value=MAX_POINTS, widget=forms.NumberInput())
+    history_title = forms.CharField(
+        label="Title in the customer's history", max_length=200, required=False
+    )
+    note = forms.CharField(
+        label="Internal note",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    visible_to_customer = forms.BooleanField(
+        label="Visible to the customer", required=False, initial=True
+    )
+    allow_negative = forms.BooleanField(label="Allow a negative balance", required=False)
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, program: Program, manager: bool, **kwargs) -> None:
+        kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+        self.program = program
+        reason = self.fields["reason"]
+        # Every reason of the program is accepted, so that one deactivated since the page was
+        # loaded reaches the ledger and is refused with its own message; only active ones are
+        # offered.
+        reason.queryset = Reason.objects.filter(program=program)
+        reason.label_from_instance = reason_choice_label
+        reason.widget.choices = [("", reason.empty_label)] + [
+            (r.pk, reason_choice_label(r)) for r in reason.queryset if r.active
+        ]
+        self.fields["amount"].label = f"Amount ({program.terminology_other.lower()})"
+        self.fields["amount"].widget.attrs.update({"inputmode": "numeric", "min": 1})
+        self.fields["history_title"].widget.attrs["placeholder"] = "The reason's label"
+        if not manager:
+            del self.fields["allow_negative"]
+
+    def adjustment(self) -> dict:
+        """Arguments for `preview_adjustment` / `adjust_points`."""
+        data = self.cleaned_data
+        reason: Reason = data["reason"]
+        return {
+            "reason": reason,
+            "points": reason.sign * data["amount"],
+            "note": data["note"],
+            "allow_negative": data.get("allow_negative", False),
+        }
+
+    def add_ledger_error(self, error: LedgerError) -> None:
+        """Show the ledger's refusal next to the field it is about."""
+        if isinstance(error, IdempotencyConflict):
+            # The token was spent on other values (e.g. back, edit, resubmit): a fresh one lets
+            # the operator decide again, having seen the history.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("token")] = str(uuid.uuid4())
+            self.add_error(
+                None,
+                "This form was already submitted with other values. Check the history below; "
+                "submitting again makes a new adjustment.",
+            )
+            return
+        self.add_error(FORM_FIELDS.get(error.field or ""), error.message)
+
+    def event_fields(self) -> dict:
+        """The extra arguments of `adjust_points` that the preview does not need."""
+        return {
+            "history_title": self.cleaned_data["history_title"].strip(),
+            "visible_to_customer": self.cleaned_data["visible_to_customer"],
+            "idempotency_key": str(self.cleaned_data["token"]),
+        }
+
+
+class ReasonForm(ConsoleForm):
+    """A new reason. Code and sign are fixed once created: past events keep their meaning."""
+
+    code = forms.CharField(
+        max_length=40, help_text="Capital letters, digits and _; cannot be changed later."
+    )
+    label = forms.CharField(max_length=120)
+    sign = forms.TypedChoiceField(
+        choices=[(1, "+ adds"), (-1, "− removes")], coerce=int, widget=forms.RadioSelect
+    )
+    affects_lifetime = forms.BooleanField(label="Changes points earned", required=False)
+    requires_note = forms.BooleanField(label="Requires a note", required=False)
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip().upper()
+        if not code.isascii() or not code.replace("_", "").isalnum():
+            raise forms.ValidationError("Use capital letters, digits and _ only.")
+        return code
+
+
+class ReasonChangeForm(ConsoleForm):
+    label = forms.CharField(max_length=120)
+    affects_lifetime = forms.BooleanField(label="Changes points earned", required=False)
+    requires_note = forms.BooleanField(label="Requires a note", required=False)

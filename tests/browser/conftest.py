@@ -1,0 +1,118 @@
+"""Playwright (sync API) on Debian's Chromium against pytest-django's live server."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ledger.models import LoyaltyEvent
+from ledger.services import adjust_points
+from tests.factories import PASSWORD, AccountFactory
+
+# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse the
+# database calls the tests make around it.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            if not CHROMIUM.exists():
+                item.add_marker(
+                    pytest.mark.skip(reason="Debian Chromium missing (apt-get install chromium)")
+                )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def customer(transactional_db, program, reasons, manager):
+    """Dana, with 1,000 points earned, whom agents find by her phone number."""
+    account = AccountFactory(
+        program=program,
+        first_name="Dana",
+        last_name="Brooks",
+        email="dana.brooks@example.com",
+        phone="+15550107788",
+        customer_id="CUST-DANA",
+    )
+    adjust_points(
+        account=account,
+        points=1000,
+        reason=reasons["REWARD"],
+        source=LoyaltyEvent.Source.ADMIN_UI,
+        actor=manager,
+    )
+    account.refresh_from_db()
+    return account
+
+
+def log_in(page, user) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", user.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    wait_for_home(page)
+
+
+def wait_for_home(page) -> None:
+    page.wait_for_url(lambda url: url.endswith("/") and "/login/" not in url)
+
+
+def screenshot(page, name: str) -> None:
+    """Refresh docs/screenshots/ when asked (`make screenshots`), so that an ordinary test run
+    leaves the work tree clean."""
+    if not os.environ.get("UPDATE_SCREENSHOTS"):
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def serious_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
