@@ -1,7 +1,12 @@
+from datetime import UTC, datetime, timedelta
+
+import isodate
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from loyalty_admin.roles import is_operator
+
+from .models import Program
 
 
 class OperatorLoginForm(AuthenticationForm):
@@ -50,3 +55,48 @@ class AccountSearchForm(forms.Form):
         ),
     )
     offset = forms.IntegerField(min_value=0, max_value=10_000, required=False)
+
+
+class ProgramSettingsForm(forms.ModelForm):
+    """What managers may change about the program."""
+
+    class Meta:
+        model = Program
+        fields = [
+            "name",
+            "terminology_one",
+            "terminology_other",
+            "approval_threshold",
+            "expiration_policy",
+        ]
+        labels = {
+            "terminology_one": "One unit is called",
+            "terminology_other": "Several are called",
+            "approval_threshold": "Approval threshold",
+            "expiration_policy": "Points expire after",
+        }
+        help_texts = {
+            "approval_threshold": "Agents' adjustments above this many points wait for a "
+            "manager's approval. Empty: never.",
+            "expiration_policy": "An ISO-8601 duration such as P12M (12 months), P1Y or P90D. "
+            "Empty: points never expire. Applies to points earned from now on.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean_expiration_policy(self) -> str:
+        policy = self.cleaned_data["expiration_policy"].strip().upper()
+        if not policy:
+            return ""
+        try:
+            duration = isodate.parse_duration(policy)
+        except (isodate.ISO8601Error, ValueError) as exc:
+            raise forms.ValidationError(
+                "Write a duration like P12M (12 months), P1Y (a year) or P90D (90 days)."
+            ) from exc
+        start = datetime(2000, 1, 1, tzinfo=UTC)
+        if start + duration <= start + timedelta(hours=1):
+            raise forms.ValidationError("Points must last at least an hour.")
+        return policy

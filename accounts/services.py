@@ -102,3 +102,26 @@ def enroll_account(
                     field=field,
                 ) from exc
         raise
+
+
+@transaction.atomic
+def update_program(*, program: Program, **settings: object) -> Program:
+    """Change the program's name, terminology, approval threshold or expiration policy.
+
+    A new expiration policy dates the points earned from now on; lots already earned keep
+    the expiry they were given (customers were told it).
+    """
+    allowed = {
+        "name",
+        "terminology_one",
+        "terminology_other",
+        "approval_threshold",
+        "expiration_policy",
+    }
+    unknown = set(settings) - allowed
+    if unknown:
+        raise TypeError(f"Not a program setting: {', '.join(sorted(unknown))}")
+    for name, value in settings.items():
+        setattr(program, name, value)
+    program.save(update_fields=[*settings, "updated_at"])
+    return program

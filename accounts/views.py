@@ -2,21 +2,23 @@
 
 from uuid import UUID
 
+from django.contrib import messages
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from ledger.forms import AdjustmentForm
-from ledger.selectors import account_history
+from ledger.selectors import account_history, upcoming_expirations
 from ledger.services import AdjustmentPreview
-from loyalty_admin.decorators import operator_required
+from loyalty_admin.decorators import manager_required, operator_required
 from loyalty_admin.pagination import InvalidCursor
 
-from .forms import AccountSearchForm
+from .forms import AccountSearchForm, ProgramSettingsForm
 from .models import LoyaltyAccount
 from .selectors import search_accounts
+from .services import update_program
 
 SEARCH_PAGE_SIZE = 20
 HISTORY_PAGE_SIZE = 20
@@ -75,6 +77,7 @@ def account_page(
         "form": form,
         "preview": preview,
         "cursor": cursor,
+        "expirations": upcoming_expirations(account=account, limit=5),
     }
     template_name = "accounts/account.html"
     if request.htmx and cursor:
@@ -87,3 +90,16 @@ def account_page(
 def account_detail(request: HttpRequest, account_id: UUID) -> TemplateResponse:
     account = account_or_404(request, account_id)
     return account_page(request, account, cursor=request.GET.get("cursor") or None)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def program_settings(request: HttpRequest) -> HttpResponse:
+    program = request.program
+    form = ProgramSettingsForm(request.POST or None, instance=program)
+    if request.method == "POST" and form.is_valid():
+        update_program(program=program, **{f: form.cleaned_data[f] for f in form.changed_data})
+        messages.success(request, "Program settings saved.")
+        return redirect("program-settings")
+    status = 422 if form.errors else 200
+    return TemplateResponse(request, "accounts/program.html", {"form": form}, status=status)

@@ -125,3 +125,21 @@ class ReasonChangeForm(ConsoleForm):
     label = forms.CharField(max_length=120)
     affects_lifetime = forms.BooleanField(label="Changes points earned", required=False)
     requires_note = forms.BooleanField(label="Requires a note", required=False)
+
+
+class BulkUploadForm(ConsoleForm):
+    MAX_BYTES = 50 * 1024 * 1024
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: email, phone or customer_id; points (signed); reason (a code); "
+        "optionally history_title, note, visible_to_customer. Nothing is applied until you "
+        "have seen the check.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("Files of up to 50 MB can be uploaded; split this one.")
+        return upload

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import isodate
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet, Sum
@@ -456,6 +457,8 @@ def apply_bulk(
     batch = BulkBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status == BulkBatch.Status.APPLIED:
         raise BatchNotApplicable("This batch was already applied.")
+    if batch.status == BulkBatch.Status.INVALID:
+        raise BatchNotApplicable("This file has errors: fix them and upload it again.")
     earlier = previous_application(batch)
     if earlier is not None and not allow_duplicate:
         raise DuplicateBulkFile(
@@ -488,6 +491,49 @@ def apply_bulk(
     batch.errors = []
     batch.failure = ""
     batch.save()
+    return batch
+
+
+def run_bulk(
+    *,
+    batch: BulkBatch,
+    allow_duplicate: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BulkBatch:
+    """`apply_bulk`, and when it refuses, keep why on the batch (status FAILED) and re-raise."""
+    try:
+        return apply_bulk(batch=batch, allow_duplicate=allow_duplicate, progress=progress)
+    except LedgerError as exc:
+        errors = exc.errors[:MAX_STORED_ERRORS] if isinstance(exc, BulkRejected) else []
+        if not isinstance(exc, BatchNotApplicable):
+            BulkBatch.objects.filter(pk=batch.pk).update(
+                status=BulkBatch.Status.FAILED, failure=exc.message, errors=errors
+            )
+        raise
+
+
+def submit_bulk(*, batch: BulkBatch, allow_duplicate: bool = False) -> BulkBatch:
+    """Apply a checked batch now, or, when it is large, queue it for the job worker."""
+    if batch.rows <= settings.BULK_INLINE_ROWS:
+        return run_bulk(batch=batch, allow_duplicate=allow_duplicate)
+    if not allow_duplicate and (earlier := previous_application(batch)) is not None:
+        raise DuplicateBulkFile(
+            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
+            f"(batch {earlier.pk})."
+        )
+    # The conditional update claims the batch, so a double click queues it once.
+    claimable = [BulkBatch.Status.VALIDATED, BulkBatch.Status.FAILED]
+    with transaction.atomic():
+        if not BulkBatch.objects.filter(pk=batch.pk, status__in=claimable).update(
+            status=BulkBatch.Status.QUEUED, failure=""
+        ):
+            raise BatchNotApplicable("This batch is already queued, applied or invalid.")
+        from .tasks import apply_bulk_batch  # the task module imports this one
+
+        transaction.on_commit(
+            lambda: apply_bulk_batch.enqueue(str(batch.pk), allow_duplicate=allow_duplicate)
+        )
+    batch.refresh_from_db()
     return batch
 
 

@@ -6,7 +6,7 @@ from django.core.cache import caches
 from django_tasks import task
 
 from . import services
-from .exceptions import BulkRejected, LedgerError
+from .exceptions import LedgerError
 from .models import BulkBatch
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,12 @@ def apply_bulk_batch(batch_id: str, allow_duplicate: bool = False) -> int:
     batch = BulkBatch.objects.get(pk=batch_id)
     cache = caches["shared"]
     try:
-        batch = services.apply_bulk(
+        batch = services.run_bulk(
             batch=batch,
             allow_duplicate=allow_duplicate,
             progress=lambda done: cache.set(progress_key(batch_id), done, timeout=3600),
         )
     except LedgerError as exc:
-        errors = exc.errors[: services.MAX_STORED_ERRORS] if isinstance(exc, BulkRejected) else []
-        BulkBatch.objects.filter(pk=batch_id).update(
-            status=BulkBatch.Status.FAILED, failure=exc.message, errors=errors
-        )
         log.warning("bulk batch %s not applied: %s", batch_id, exc.message)
         return 0
     except Exception:

@@ -14,6 +14,9 @@ urlpatterns = [
         "accounts/<uuid:account_id>/adjustments", views.adjustment_create, name="adjustment-create"
     ),
     path("reasons/", views.reasons, name="reasons"),
+    path("bulk/", views.bulk_uploads, name="bulk"),
+    path("bulk/<uuid:batch_id>/", views.bulk_batch, name="bulk-batch"),
+    path("bulk/<uuid:batch_id>/apply", views.bulk_apply, name="bulk-apply"),
     path("reasons/<int:reason_id>/", views.reason_change, name="reason-change"),
     path("reasons/<int:reason_id>/active", views.reason_active, name="reason-active"),
 ]

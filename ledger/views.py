@@ -6,23 +6,27 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import LoyaltyAccount
 from accounts.views import HISTORY_PAGE_SIZE, account_or_404, account_page
 from loyalty_admin.decorators import manager_required, operator_required
 
 from .exceptions import LedgerError
-from .forms import AdjustmentForm, ReasonChangeForm, ReasonForm
-from .models import LoyaltyEvent, Reason
-from .selectors import account_history
+from .forms import AdjustmentForm, BulkUploadForm, ReasonChangeForm, ReasonForm
+from .models import BulkBatch, LoyaltyEvent, Reason
+from .selectors import account_history, upcoming_expirations
 from .services import (
     add_reason,
     adjust_points,
     change_reason,
     preview_adjustment,
+    previous_application,
     set_reason_active,
+    submit_bulk,
+    upload_bulk,
 )
+from .tasks import applied_so_far
 
 # --- Adjustments ----------------------------------------------------------------------------
 
@@ -81,6 +85,7 @@ def _adjusted(request: HttpRequest, account: LoyaltyAccount, event: LoyaltyEvent
         "confirmation": _confirmation(account, event),
         "form": AdjustmentForm(program=account.program, manager=request.is_manager),
         "history": account_history(account=account, limit=HISTORY_PAGE_SIZE),
+        "expirations": upcoming_expirations(account=account, limit=5),
     }
     return TemplateResponse(request, "ledger/adjusted.html", context)
 
@@ -162,3 +167,61 @@ def reason_active(request: HttpRequest, reason_id: int) -> HttpResponse:
     reason = set_reason_active(reason=reason, active=active)
     verb = "Reactivated" if active else "Deactivated"
     return _reason_saved(request, f"{verb} “{reason.label}”.")
+
+
+# --- Bulk adjustments -----------------------------------------------------------------------
+
+
+def _batch_or_404(request: HttpRequest, batch_id: UUID) -> BulkBatch:
+    batches = BulkBatch.objects.select_related("uploaded_by")
+    return get_object_or_404(batches, pk=batch_id, program=request.program)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def bulk_uploads(request: HttpRequest) -> HttpResponse:
+    form = BulkUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        batch, _ = upload_bulk(
+            program=request.program,
+            uploaded_by=request.user,
+            filename=upload.name,
+            data=upload.read(),
+        )
+        return redirect("bulk-batch", batch_id=batch.pk)
+    batches = BulkBatch.objects.filter(program=request.program).select_related("uploaded_by")
+    context = {"form": form, "batches": batches[:50]}
+    return TemplateResponse(
+        request, "ledger/bulk.html", context, status=422 if form.errors else 200
+    )
+
+
+@require_GET
+@manager_required
+def bulk_batch(request: HttpRequest, batch_id: UUID) -> TemplateResponse:
+    batch = _batch_or_404(request, batch_id)
+    context = {
+        "batch": batch,
+        "earlier": previous_application(batch),
+        "applied_so_far": applied_so_far(batch),
+        "unit": request.program.terminology_other.lower(),
+    }
+    template_name = "ledger/bulk_batch.html"
+    if request.htmx:
+        template_name += "#batch-status"
+    return TemplateResponse(request, template_name, context)
+
+
+@require_POST
+@manager_required
+def bulk_apply(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = _batch_or_404(request, batch_id)
+    try:
+        batch = submit_bulk(batch=batch, allow_duplicate=request.POST.get("allow_duplicate") == "1")
+    except LedgerError as error:
+        messages.error(request, error.message)
+    else:
+        if batch.status == BulkBatch.Status.APPLIED:
+            messages.success(request, f"Applied {batch.rows_applied:,} adjustments.")
+    return redirect("bulk-batch", batch_id=batch.pk)
