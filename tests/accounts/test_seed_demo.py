@@ -28,9 +28,7 @@ def test_it_seeds_consistent_history_and_tops_up_without_duplicates(program, var
     assert LoyaltyAccount.objects.filter(phone__isnull=True).count() == 0
 
 
-def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(
-    program, var_dir, capsys
-):
+def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(program, var_dir, capsys):
     call_command("seed_demo", accounts=1)
     first = capsys.readouterr().out
     call_command("seed_demo", accounts=1)
