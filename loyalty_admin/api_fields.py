@@ -37,5 +37,5 @@ class QueryBooleanField(serializers.BooleanField):
     """A boolean query parameter: true/false (also 1/0)."""
 
     default_error_messages = {"invalid": "Expected true or false."}
-    TRUE_VALUES = {"true", "True", "1"}
-    FALSE_VALUES = {"false", "False", "0"}
+    TRUE_VALUES = {"true", "True", "1", True}
+    FALSE_VALUES = {"false", "False", "0", False}
