@@ -296,7 +296,7 @@ class AccountCreateApi(SquareApiView):
                 ["loyalty_account", "mapping", "phone_number"], str(exc), "invalid_phone_number"
             ) from None
         account = enroll_account_once(
-            idempotency_scope=f"{LoyaltyEvent.Source.LOYALTY_API}:client:{api_client_of(request).pk}",
+            idempotency_scope=f"{LoyaltyEvent.Source.LOYALTY_API}:client:{api_client_of(request).prefix}:enroll",
             idempotency_key=data.validated_data["idempotency_key"],
             program=program,
             phone=phone,

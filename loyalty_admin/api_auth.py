@@ -224,7 +224,7 @@ class KeyRateLimit(BaseThrottle):
         client = api_client_of(request)
         operator = operator_of(request)
         if client is not None:
-            identity, limit = f"client:{client.pk}", client.rate_limit
+            identity, limit = f"client:{client.prefix}", client.rate_limit
         elif operator is not None:
             identity, limit = f"operator:{operator.pk}", DEFAULT_RATE_LIMIT
         else:

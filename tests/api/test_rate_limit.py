@@ -30,7 +30,7 @@ def with_redis(settings):
 
 def limited_client(created: list[str], name: str, rate: int = 100):
     client, key = api_client(name, "read,write", rate=rate)
-    created.append(f"loyalty:ratelimit:client:{client.pk}")
+    created.append(f"loyalty:ratelimit:client:{client.prefix}")
     return bearer(key)
 
 

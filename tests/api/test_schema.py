@@ -2,7 +2,9 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -47,9 +49,20 @@ def fuzz_headers(program):
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
+@pytest.fixture
+def keep_test_connection():
+    """Like Django's test client: the WSGI app must not close the test's database connection
+    at the end of each request (the test's transaction lives on it)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_api_conforms_to_its_schema_and_never_errors(case, fuzz_headers):
+def test_the_api_conforms_to_its_schema_and_never_errors(case, fuzz_headers, keep_test_connection):
     response = case.call(headers=fuzz_headers)
     case.validate_response(
         response,
