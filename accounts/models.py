@@ -50,6 +50,15 @@ class Program(models.Model):
         help_text="Agent adjustments larger than this many points wait for a manager.",
     )
     location_ids = models.JSONField(default=list, blank=True)
+    # The accrual rule (Square's SPEND rule): `accrual_points` for every whole
+    # `accrual_amount` (in the currency's smallest unit) spent; used by "calculate".
+    accrual_points = models.PositiveIntegerField(
+        default=1, help_text="Points earned for every whole accrual amount spent."
+    )
+    accrual_amount = models.PositiveIntegerField(
+        default=100, help_text="Spend that earns the accrual points, in cents (100 = 1.00)."
+    )
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 code.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,6 +70,9 @@ class Program(models.Model):
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="one_default_program",
+            ),
+            models.CheckConstraint(
+                condition=Q(accrual_amount__gt=0), name="program_accrual_amount_positive"
             ),
         ]
 

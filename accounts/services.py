@@ -1,12 +1,14 @@
 """Writes on the customer side: programs and enrolment. Balances are `ledger.services`' alone."""
 
+import hashlib
+import json
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ledger.exceptions import DuplicateAccount, InvalidIdentity
-from ledger.models import STANDARD_REASONS, Reason
+from ledger.exceptions import DuplicateAccount, IdempotencyConflict, InvalidIdentity
+from ledger.models import STANDARD_REASONS, IdempotencyRecord, Reason
 
 from .models import LoyaltyAccount, Program
 from .phones import InvalidPhoneNumber, normalize_phone
@@ -125,3 +127,48 @@ def update_program(*, program: Program, **settings: object) -> Program:
         setattr(program, name, value)
     program.save(update_fields=[*settings, "updated_at"])
     return program
+
+
+@transaction.atomic
+def enroll_account_once(
+    *,
+    idempotency_scope: str,
+    idempotency_key: str,
+    program: Program,
+    customer_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> LoyaltyAccount:
+    """`enroll_account` under an idempotency key (Square's CreateLoyaltyAccount).
+
+    The same key with the same request returns the account its first use created; with a
+    different request it raises IdempotencyConflict. A refused enrolment keeps no record.
+    """
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "action": "enroll",
+                "program": str(program.pk),
+                "customer_id": customer_id,
+                "email": email,
+                "phone": phone,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                scope=idempotency_scope, key=idempotency_key, fingerprint=fingerprint
+            )
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(scope=idempotency_scope, key=idempotency_key)
+        if record.fingerprint != fingerprint or not record.response:
+            raise IdempotencyConflict() from None
+        return LoyaltyAccount.objects.select_related("program").get(
+            pk=record.response["loyalty_account_id"]
+        )
+    account = enroll_account(program=program, customer_id=customer_id, email=email, phone=phone)
+    record.response = {"loyalty_account_id": str(account.pk)}
+    record.save(update_fields=["response"])
+    return account

@@ -203,7 +203,9 @@ def _idempotency_scope(
     source: str, actor: AbstractBaseUser | None, api_client: ApiClient | None
 ) -> str:
     if api_client is not None:
-        return f"{source}:client:{api_client.pk}"
+        # The prefix, not the pk: an ApiClient's pk embeds the key's hash (~145 characters),
+        # too long for the scope column (PostgreSQL enforces its 100; SQLite does not).
+        return f"{source}:client:{api_client.prefix}"
     if actor is not None:
         return f"{source}:operator:{actor.pk}"
     return f"{source}:system"

@@ -1,5 +1,95 @@
 """Every API route: the native API, the Square Loyalty and Yotpo dialects, schema and docs."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from accounts import api as accounts_api
+from accounts import square_api as square_accounts
+from ledger import api as ledger_api
+from ledger import square_api as square_ledger
+from ledger import yotpo_api
+
+from . import api_schema  # noqa: F401  (registers the OpenAPI security schemes)
+
+native = [
+    path("api/v1/accounts", accounts_api.AccountSearchApi.as_view(), name="api-accounts"),
+    path(
+        "api/v1/accounts/<str:account_id>",
+        accounts_api.AccountDetailApi.as_view(),
+        name="api-account",
+    ),
+    path("api/v1/reasons", ledger_api.ReasonListApi.as_view(), name="api-reasons"),
+    path(
+        "api/v1/accounts/<str:account_id>/adjustments/preview",
+        ledger_api.AdjustmentPreviewApi.as_view(),
+        name="api-adjustment-preview",
+    ),
+    path(
+        "api/v1/accounts/<str:account_id>/adjustments",
+        ledger_api.AdjustmentCreateApi.as_view(),
+        name="api-adjustments",
+    ),
+    path(
+        "api/v1/accounts/<str:account_id>/events",
+        ledger_api.AccountEventListApi.as_view(),
+        name="api-account-events",
+    ),
+    path("api/v1/events", ledger_api.EventListApi.as_view(), name="api-events"),
+    path(
+        "api/v1/events/<str:event_id>/reverse",
+        ledger_api.EventReverseApi.as_view(),
+        name="api-event-reverse",
+    ),
+]
+
+square = [
+    path("v2/loyalty/programs", square_accounts.ProgramListApi.as_view(), name="square-programs"),
+    path(
+        "v2/loyalty/programs/<str:program_id>",
+        square_accounts.ProgramDetailApi.as_view(),
+        name="square-program",
+    ),
+    path(
+        "v2/loyalty/programs/<str:program_id>/calculate",
+        square_accounts.CalculatePointsApi.as_view(),
+        name="square-calculate",
+    ),
+    path("v2/loyalty/accounts", square_accounts.AccountCreateApi.as_view(), name="square-accounts"),
+    path(
+        "v2/loyalty/accounts/search",
+        square_accounts.AccountSearchApi.as_view(),
+        name="square-account-search",
+    ),
+    path(
+        "v2/loyalty/accounts/<str:account_id>",
+        square_accounts.AccountDetailApi.as_view(),
+        name="square-account",
+    ),
+    path(
+        "v2/loyalty/accounts/<str:account_id>/accumulate",
+        square_ledger.AccumulatePointsApi.as_view(),
+        name="square-accumulate",
+    ),
+    path(
+        "v2/loyalty/accounts/<str:account_id>/adjust",
+        square_ledger.AdjustPointsApi.as_view(),
+        name="square-adjust",
+    ),
+    path(
+        "v2/loyalty/events/search",
+        square_ledger.EventSearchApi.as_view(),
+        name="square-event-search",
+    ),
+]
+
+yotpo = [
+    path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
+    path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
+]
+
+docs = [
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = native + square + yotpo + docs

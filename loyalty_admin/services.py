@@ -1,4 +1,4 @@
-"""Writes on the operator side: operators and their roles."""
+"""Writes on the operator side: operators and their roles, API clients and their keys."""
 
 import secrets
 
@@ -7,6 +7,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
+from .models import ApiClient
 from .roles import ROLES, set_role
 
 
@@ -38,3 +39,58 @@ def save_operator(
         user.save(update_fields=["password"])
     set_role(user, role)
     return user, created
+
+
+# --- API clients ----------------------------------------------------------------------------
+
+_RATE_UNITS = {"": 1, "m": 1, "min": 1, "minute": 1, "h": 60, "hour": 60}
+
+
+def parse_rate(rate: str | int) -> int:
+    """Requests per minute from "100", "100/min" or "6000/hour" (a whole number per minute)."""
+    if isinstance(rate, int):
+        count, per = rate, 1
+    else:
+        number, _, unit = rate.strip().lower().partition("/")
+        per = _RATE_UNITS.get(unit.strip())
+        if not number.strip().isdigit() or per is None:
+            raise ValueError(f"Unknown rate {rate!r}; write it as N/min, for example 100/min.")
+        count = int(number)
+    if count < 1 or count % per:
+        raise ValueError(f"The rate must be a whole number of requests per minute, not {rate!r}.")
+    return count // per
+
+
+def parse_scopes(scopes: str | list[str]) -> str:
+    """A canonical "read,write" subset, refusing unknown scopes."""
+    given = [s.strip() for s in (scopes.split(",") if isinstance(scopes, str) else scopes)]
+    given = [s for s in given if s]
+    unknown = sorted(set(given) - set(ApiClient.SCOPES))
+    if unknown or not given:
+        raise ValueError(
+            f"Unknown scopes {', '.join(unknown) or '(none)'}; choose from read, write."
+        )
+    return ",".join(s for s in ApiClient.SCOPES if s in given)
+
+
+@transaction.atomic
+def create_api_client(
+    *, name: str, scopes: str | list[str] = "read,write", rate: str | int = 100
+) -> tuple[ApiClient, str]:
+    """A new API client and its key. Only the key's hash is stored: show the key once."""
+    name = name.strip()
+    if not name or len(name) > ApiClient._meta.get_field("name").max_length:
+        raise ValueError("Give the API client a name of 1 to 50 characters.")
+    return ApiClient.objects.create_key(
+        name=name, scopes=parse_scopes(scopes), rate_limit=parse_rate(rate)
+    )
+
+
+@transaction.atomic
+def revoke_api_client(*, client: ApiClient) -> ApiClient:
+    """Revoke the key for good; the next request that presents it gets a 401."""
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    if not client.revoked:
+        client.revoked = True
+        client.save(update_fields=["revoked"])
+    return client

@@ -184,6 +184,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "ledger.models.LoyaltyEvent.Type",
+        "SquareEventTypeEnum": "ledger.square_api.SQUARE_TYPE_CHOICES",
+    },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 

@@ -1,0 +1,80 @@
+"""Native API for customers: search and one account (GET /api/v1/accounts...)."""
+
+import uuid
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from loyalty_admin.api_auth import NativeApiView
+from loyalty_admin.api_schema import native_errors
+
+from .models import LoyaltyAccount, Program
+from .selectors import search_accounts
+
+
+def account_or_404(account_id: str) -> LoyaltyAccount:
+    """The account with this id; 404 for an unknown or malformed id."""
+    try:
+        return LoyaltyAccount.objects.select_related("program").get(pk=uuid.UUID(account_id))
+    except (ValueError, LoyaltyAccount.DoesNotExist):
+        raise Http404("No loyalty account has this id.") from None
+
+
+def program_or_404(id_or_alias: str) -> Program:
+    try:
+        return Program.objects.resolve(id_or_alias)
+    except (ValueError, Program.DoesNotExist):
+        raise Http404("No loyalty program has this id or alias.") from None
+
+
+class AccountOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    program_id = serializers.UUIDField()
+    customer_id = serializers.CharField(allow_null=True)
+    email = serializers.EmailField(allow_null=True)
+    phone_number = serializers.CharField(source="phone", allow_null=True)
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    balance = serializers.IntegerField()
+    lifetime_points = serializers.IntegerField()
+    enrolled_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class AccountSearchApi(NativeApiView):
+    class InputSerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=254)
+        program = serializers.CharField(max_length=64, default="main")
+        limit = serializers.IntegerField(min_value=1, max_value=100, default=25)
+
+    class OutputSerializer(serializers.Serializer):
+        accounts = AccountOutputSerializer(many=True)
+
+    @extend_schema(
+        operation_id="native_search_accounts",
+        summary="Search customers by email, phone or customer id (or a prefix)",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer, **native_errors(400, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        program = program_or_404(params.validated_data["program"])
+        accounts = search_accounts(program=program, query=params.validated_data["q"])
+        page = list(accounts[: params.validated_data["limit"]])
+        return Response(self.OutputSerializer({"accounts": page}).data)
+
+
+class AccountDetailApi(NativeApiView):
+    @extend_schema(
+        operation_id="native_get_account",
+        summary="One customer's loyalty account",
+        parameters=[OpenApiParameter("account_id", str, OpenApiParameter.PATH)],
+        responses={200: AccountOutputSerializer, **native_errors(404)},
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        return Response(AccountOutputSerializer(account_or_404(account_id)).data)

@@ -1,0 +1,261 @@
+"""Square Loyalty dialect, ledger side: accumulate, adjust, search events (/v2/loyalty/...).
+
+Events made here have source LOYALTY_API. A positive adjustment counts towards points earned
+(lifetime_points), a negative one only changes the balance, as in Square.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.square_api import account_or_404, invalid, timestamp
+from loyalty_admin.api_auth import SquareApiView, api_client_of
+from loyalty_admin.api_fields import StrictBooleanField, StrictIntegerField
+from loyalty_admin.api_schema import square_errors
+
+from . import services
+from .history import search_events
+from .models import LoyaltyEvent
+
+Source = LoyaltyEvent.Source
+ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
+
+# Square's event types → ours. A reversal is Square's catch-all OTHER.
+SQUARE_TYPES = {
+    "ACCUMULATE_POINTS": LoyaltyEvent.Type.ACCUMULATE_POINTS,
+    "ADJUST_POINTS": LoyaltyEvent.Type.ADJUST_POINTS,
+    "EXPIRE_POINTS": LoyaltyEvent.Type.EXPIRE_POINTS,
+    "OTHER": LoyaltyEvent.Type.REVERSAL,
+    "CREATE_REWARD": None,
+    "REDEEM_REWARD": None,
+    "DELETE_REWARD": None,
+    "ACCUMULATE_PROMOTION_POINTS": None,
+}
+SQUARE_TYPE_CHOICES = list(SQUARE_TYPES)
+_SQUARE_TYPE_OF = {ours: theirs for theirs, ours in SQUARE_TYPES.items() if ours}
+_BODY_OF = {
+    "ACCUMULATE_POINTS": "accumulate_points",
+    "ADJUST_POINTS": "adjust_points",
+    "EXPIRE_POINTS": "expire_points",
+    "OTHER": "other_event",
+}
+# Square knows two sources: its own apps, and the API. Every API dialect here is "the API".
+_API_SOURCES = {Source.LOYALTY_API, Source.NATIVE_API, Source.YOTPO_API}
+
+
+def square_event(event: LoyaltyEvent) -> dict:
+    square_type = _SQUARE_TYPE_OF[event.type]
+    body: dict = {"loyalty_program_id": str(event.program_id), "points": event.points}
+    if square_type == "ADJUST_POINTS" and event.reason_text:
+        body["reason"] = event.reason_text
+    if square_type == "ACCUMULATE_POINTS" and event.order_id:
+        body["order_id"] = event.order_id
+    data = {
+        "id": str(event.pk),
+        "type": square_type,
+        "created_at": timestamp(event.created_at),
+        "loyalty_account_id": str(event.account_id),
+        "source": "LOYALTY_API" if event.source in _API_SOURCES else "SQUARE",
+        _BODY_OF[square_type]: body,
+    }
+    if event.location_id:
+        data["location_id"] = event.location_id
+    return data
+
+
+class EventPointsSerializer(serializers.Serializer):
+    loyalty_program_id = serializers.CharField()
+    points = serializers.IntegerField()
+    reason = serializers.CharField(required=False)
+    order_id = serializers.CharField(required=False)
+
+
+class SquareEventSerializer(serializers.Serializer):
+    """Documents `square_event`'s output."""
+
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=SQUARE_TYPE_CHOICES)
+    created_at = serializers.CharField()
+    loyalty_account_id = serializers.CharField()
+    source = serializers.ChoiceField(choices=["SQUARE", "LOYALTY_API"])
+    location_id = serializers.CharField(required=False)
+    accumulate_points = EventPointsSerializer(required=False)
+    adjust_points = EventPointsSerializer(required=False)
+    expire_points = EventPointsSerializer(required=False)
+    other_event = EventPointsSerializer(required=False)
+
+
+class AccumulatePointsInputSerializer(serializers.Serializer):
+    points = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    order_id = serializers.CharField(max_length=191, required=False, allow_null=True)
+
+
+class AdjustPointsInputSerializer(serializers.Serializer):
+    points = StrictIntegerField()
+    reason = serializers.CharField(
+        max_length=200, required=False, allow_null=True, allow_blank=True
+    )
+
+
+class AccumulatePointsApi(SquareApiView):
+    ledger_fields = {"points": "accumulate_points.points", "order_id": "accumulate_points.order_id"}
+
+    class InputSerializer(serializers.Serializer):
+        accumulate_points = AccumulatePointsInputSerializer()
+        location_id = serializers.CharField(max_length=191)
+        idempotency_key = serializers.CharField(min_length=1, max_length=128)
+
+    class OutputSerializer(serializers.Serializer):
+        events = SquareEventSerializer(many=True)
+
+    @extend_schema(
+        operation_id="square_accumulate_loyalty_points",
+        tags=["Square Loyalty"],
+        parameters=[ACCOUNT_ID],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **square_errors(400, 404, 409)},
+    )
+    def post(self, request: Request, account_id: str) -> Response:
+        account = account_or_404(account_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        points = data.validated_data["accumulate_points"].get("points")
+        order_id = data.validated_data["accumulate_points"].get("order_id")
+        location_id = data.validated_data["location_id"]
+        if points is None:
+            if order_id:
+                # We keep no orders, so we cannot compute the points of one; say so plainly.
+                raise invalid(
+                    ["accumulate_points", "order_id"],
+                    "This server keeps no orders, so it cannot compute points from order_id; "
+                    "send accumulate_points.points (see CalculateLoyaltyPoints) with it.",
+                )
+            raise invalid(["accumulate_points", "points"], "Send the points to add.", "required")
+        if account.program.location_ids and location_id not in account.program.location_ids:
+            raise invalid(["location_id"], "The program does not run at this location.")
+        event = services.accumulate_points(
+            account=account,
+            points=points,
+            order_id=order_id,
+            location_id=location_id,
+            source=Source.LOYALTY_API,
+            api_client=api_client_of(request),
+            idempotency_key=data.validated_data["idempotency_key"],
+        )
+        return Response({"events": [square_event(event)]})
+
+
+class AdjustPointsApi(SquareApiView):
+    ledger_fields = {"points": "adjust_points.points", "reason": "adjust_points.reason"}
+
+    class InputSerializer(serializers.Serializer):
+        idempotency_key = serializers.CharField(min_length=1, max_length=128)
+        adjust_points = AdjustPointsInputSerializer()
+        allow_negative_balance = StrictBooleanField(required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        event = SquareEventSerializer()
+
+    @extend_schema(
+        operation_id="square_adjust_loyalty_points",
+        tags=["Square Loyalty"],
+        parameters=[ACCOUNT_ID],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **square_errors(400, 404)},
+    )
+    def post(self, request: Request, account_id: str) -> Response:
+        account = account_or_404(account_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.adjust_points(
+            account=account,
+            points=data.validated_data["adjust_points"]["points"],
+            reason_text=data.validated_data["adjust_points"].get("reason") or "",
+            allow_negative=bool(data.validated_data.get("allow_negative_balance")),
+            source=Source.LOYALTY_API,
+            api_client=api_client_of(request),
+            idempotency_key=data.validated_data["idempotency_key"],
+        )
+        return Response({"event": square_event(event)})
+
+
+class AccountFilterSerializer(serializers.Serializer):
+    loyalty_account_id = serializers.UUIDField()
+
+
+class TypeFilterSerializer(serializers.Serializer):
+    types = serializers.ListField(
+        child=serializers.ChoiceField(choices=SQUARE_TYPE_CHOICES), max_length=len(SQUARE_TYPES)
+    )
+
+
+class TimeRangeSerializer(serializers.Serializer):
+    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class DateTimeFilterSerializer(serializers.Serializer):
+    created_at = TimeRangeSerializer()
+
+
+class LocationFilterSerializer(serializers.Serializer):
+    location_ids = serializers.ListField(child=serializers.CharField(max_length=191), max_length=30)
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    order_id = serializers.CharField(max_length=191)
+
+
+class EventFilterSerializer(serializers.Serializer):
+    loyalty_account_filter = AccountFilterSerializer(required=False, allow_null=True)
+    type_filter = TypeFilterSerializer(required=False, allow_null=True)
+    date_time_filter = DateTimeFilterSerializer(required=False, allow_null=True)
+    location_filter = LocationFilterSerializer(required=False, allow_null=True)
+    order_filter = OrderFilterSerializer(required=False, allow_null=True)
+
+
+class EventQuerySerializer(serializers.Serializer):
+    filter = EventFilterSerializer(required=False, allow_null=True)
+
+
+class EventSearchApi(SquareApiView):
+    required_scope = "read"
+
+    class InputSerializer(serializers.Serializer):
+        query = EventQuerySerializer(required=False, allow_null=True)
+        limit = StrictIntegerField(min_value=1, max_value=30, required=False, allow_null=True)
+        cursor = serializers.CharField(max_length=500, required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        events = SquareEventSerializer(many=True)
+        cursor = serializers.CharField(required=False)
+
+    @extend_schema(
+        operation_id="square_search_loyalty_events",
+        tags=["Square Loyalty"],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **square_errors(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        filters = (data.validated_data.get("query") or {}).get("filter") or {}
+        created = (filters.get("date_time_filter") or {}).get("created_at") or {}
+        types = None
+        if filters.get("type_filter"):
+            types = [SQUARE_TYPES[t] for t in filters["type_filter"]["types"] if SQUARE_TYPES[t]]
+        page = search_events(
+            account_id=(filters.get("loyalty_account_filter") or {}).get("loyalty_account_id"),
+            types=types,
+            created_from=created.get("start_at"),
+            created_to=created.get("end_at"),
+            location_ids=(filters.get("location_filter") or {}).get("location_ids"),
+            order_id=(filters.get("order_filter") or {}).get("order_id"),
+            cursor=data.validated_data.get("cursor"),
+            limit=data.validated_data.get("limit") or 30,
+        )
+        output: dict = {"events": [square_event(e) for e in page.items]}
+        if page.next_cursor:
+            output["cursor"] = page.next_cursor
+        return Response(output)

@@ -1,0 +1,205 @@
+"""The JSON error formats of the API, and one DRF exception handler per dialect.
+
+Every refusal reaches the client through exactly one of these handlers (each API view base
+class picks its dialect's), so a view never builds an error body itself:
+
+* native and Yotpo: ``{"errors": [{"code", "message", "field"?}]}``
+* Square: ``{"errors": [{"category", "code", "detail", "field"?}]}``; the HTTP status is the
+  first error's.
+
+Each handler first reduces the exception to a list of `Problem`s (status, neutral code,
+message, field), then renders them in its dialect.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from ledger.exceptions import (
+    AlreadyReversed,
+    DuplicateAccount,
+    DuplicateOrder,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidAmount,
+    InvalidIdentity,
+    LedgerError,
+    NotReversible,
+)
+from loyalty_admin.pagination import InvalidCursor
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    code: str  # DRF's error code (e.g. "required") or a LedgerError's code
+    message: str
+    field: str | None = None
+    ledger_error: LedgerError | None = None
+
+
+def _join(prefix: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _flatten(detail: object, prefix: str = "") -> list[tuple[str | None, exceptions.ErrorDetail]]:
+    """(field path, error) pairs from a serializer's nested error dict ("a.b[0].c")."""
+    if isinstance(detail, dict):
+        pairs = []
+        for key, value in detail.items():
+            path = prefix if key == api_settings.NON_FIELD_ERRORS_KEY else _join(prefix, key)
+            pairs += _flatten(value, path)
+        return pairs
+    if isinstance(detail, list):
+        pairs = []
+        for index, item in enumerate(detail):
+            nested = isinstance(item, (dict, list))
+            pairs += _flatten(item, _join(prefix, index) if nested else prefix)
+        return pairs
+    return [(prefix or None, detail)]
+
+
+def _ledger_status(exc: LedgerError) -> int:
+    if isinstance(exc, (AlreadyReversed, DuplicateAccount, DuplicateOrder)):
+        return status.HTTP_409_CONFLICT
+    return status.HTTP_400_BAD_REQUEST
+
+
+def problems_from(exc: Exception, view: object) -> list[Problem] | None:
+    """The problems `exc` stands for, or None for an exception that is not a refusal."""
+    if isinstance(exc, LedgerError):
+        # Ledger fields are named as in the services; a view says what its input calls them.
+        names = getattr(view, "ledger_fields", {})
+        field = names.get(exc.field, exc.field) if exc.field else None
+        return [Problem(_ledger_status(exc), exc.code, exc.message, field, exc)]
+    if isinstance(exc, InvalidCursor):
+        return [Problem(400, "invalid_cursor", str(exc), getattr(view, "cursor_field", "cursor"))]
+    if isinstance(exc, Http404):
+        return [Problem(404, "not_found", str(exc) or "Not found.")]
+    if isinstance(exc, DjangoPermissionDenied):
+        return [Problem(403, "permission_denied", str(exc) or "Permission denied.")]
+    if isinstance(exc, exceptions.ValidationError):
+        pairs = _flatten(exc.detail) or [(None, exceptions.ErrorDetail("Invalid input."))]
+        return [Problem(400, str(e.code), str(e), field) for field, e in pairs]
+    if isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        if isinstance(detail, (dict, list)):
+            return [Problem(exc.status_code, str(e.code), str(e), f) for f, e in _flatten(detail)]
+        return [Problem(exc.status_code, str(detail.code), str(detail))]
+    return None
+
+
+def _headers(exc: Exception) -> dict[str, str]:
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None) is not None:
+        headers["Retry-After"] = str(max(1, int(-(-exc.wait // 1))))
+    return headers
+
+
+# --- Native (and Yotpo) ---------------------------------------------------------------------
+
+
+def _native_code(problem: Problem) -> str:
+    if problem.ledger_error is not None:
+        return problem.code
+    return {"not_authenticated": "UNAUTHORIZED", "authentication_failed": "UNAUTHORIZED"}.get(
+        problem.code, problem.code.upper()
+    )
+
+
+def native_exception_handler(exc: Exception, context: dict) -> Response | None:
+    problems = problems_from(exc, context.get("view"))
+    if problems is None:
+        return None
+    errors = []
+    for problem in problems:
+        error = {"code": _native_code(problem), "message": problem.message}
+        if problem.field:
+            error["field"] = problem.field
+        errors.append(error)
+    if isinstance(exc, IdempotencyConflict):
+        # The IETF Idempotency-Key draft: a key reused with another payload is a 422.
+        status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    else:
+        status_code = problems[0].status
+    return Response({"errors": errors}, status=status_code, headers=_headers(exc))
+
+
+def yotpo_exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = native_exception_handler(exc, context)
+    if response is not None and isinstance(exc, InsufficientPoints):
+        response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    return response
+
+
+# --- Square ---------------------------------------------------------------------------------
+
+_SQUARE_VALIDATION_CODES = {
+    "required": "MISSING_REQUIRED_PARAMETER",
+    "null": "MISSING_REQUIRED_PARAMETER",
+    "blank": "VALUE_EMPTY",
+    "max_length": "VALUE_TOO_LONG",
+    "min_length": "VALUE_TOO_SHORT",
+    "max_value": "VALUE_TOO_HIGH",
+    "min_value": "VALUE_TOO_LOW",
+    "max_items": "ARRAY_LENGTH_TOO_LONG",
+    "not_a_list": "EXPECTED_ARRAY",
+    "not_a_dict": "EXPECTED_OBJECT",
+    "expected_integer": "EXPECTED_INTEGER",
+    "expected_boolean": "EXPECTED_BOOLEAN",
+    "expected_string": "EXPECTED_STRING",
+    "invalid_choice": "INVALID_ENUM_VALUE",
+    "invalid_cursor": "INVALID_CURSOR",
+    "invalid_phone_number": "INVALID_PHONE_NUMBER",
+    "parse_error": "BAD_REQUEST",
+    "not_found": "NOT_FOUND",
+    "method_not_allowed": "METHOD_NOT_ALLOWED",
+    "not_acceptable": "NOT_ACCEPTABLE",
+    "unsupported_media_type": "UNSUPPORTED_MEDIA_TYPE",
+    "not_authenticated": "UNAUTHORIZED",
+    "authentication_failed": "UNAUTHORIZED",
+    "permission_denied": "FORBIDDEN",
+    "throttled": "RATE_LIMITED",
+}
+
+
+def _square_error(problem: Problem) -> dict[str, str]:
+    exc = problem.ledger_error
+    if exc is not None:
+        if isinstance(exc, IdempotencyConflict):
+            code = "IDEMPOTENCY_KEY_REUSED"
+        elif isinstance(exc, (DuplicateAccount, DuplicateOrder, AlreadyReversed)):
+            code = "CONFLICT"
+        elif isinstance(exc, InvalidIdentity):
+            code = "INVALID_PHONE_NUMBER" if exc.field else "MISSING_REQUIRED_PARAMETER"
+        elif isinstance(exc, (InvalidAmount, NotReversible)):
+            code = "INVALID_VALUE"
+        else:  # insufficient points and the other refusals of a well-formed request
+            code = "BAD_REQUEST"
+    else:
+        code = _SQUARE_VALIDATION_CODES.get(problem.code, "INVALID_VALUE")
+    category = {
+        401: "AUTHENTICATION_ERROR",
+        403: "AUTHENTICATION_ERROR",
+        429: "RATE_LIMIT_ERROR",
+    }.get(problem.status, "API_ERROR" if problem.status >= 500 else "INVALID_REQUEST_ERROR")
+    error = {"category": category, "code": code, "detail": problem.message}
+    if problem.field:
+        error["field"] = problem.field
+    return error
+
+
+def square_exception_handler(exc: Exception, context: dict) -> Response | None:
+    problems = problems_from(exc, context.get("view"))
+    if problems is None:
+        return None
+    errors = [_square_error(p) for p in problems]
+    return Response({"errors": errors}, status=problems[0].status, headers=_headers(exc))

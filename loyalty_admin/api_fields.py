@@ -1,0 +1,41 @@
+"""Serializer fields shared by the API dialects: JSON types taken at their word.
+
+DRF's own fields coerce ("12" → 12, "yes" → True); Square and Yotpo document JSON integers and
+booleans, so a string where an integer belongs is a 400 naming the field.
+"""
+
+from rest_framework import serializers
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"expected_integer": "Expected an integer."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", INT32_MIN)
+        kwargs.setdefault("max_value", INT32_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("expected_integer")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"expected_boolean": "Expected true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("expected_boolean")
+        return data
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """A boolean query parameter: true/false (also 1/0)."""
+
+    default_error_messages = {"invalid": "Expected true or false."}
+    TRUE_VALUES = {"true", "True", "1", True}
+    FALSE_VALUES = {"false", "False", "0", False}

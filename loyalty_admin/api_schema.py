@@ -1,0 +1,98 @@
+"""OpenAPI (drf-spectacular) pieces shared by the API modules: error bodies and security."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+# Every API view may answer these whatever its input: no or a bad key, a missing scope,
+# over the rate limit.
+_ALWAYS = (401, 403, 429)
+
+NativeErrorSerializer = inline_serializer(
+    "NativeErrors",
+    {
+        "errors": inline_serializer(
+            "NativeError",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "field": serializers.CharField(required=False),
+            },
+            many=True,
+        )
+    },
+)
+
+SquareErrorSerializer = inline_serializer(
+    "SquareErrors",
+    {
+        "errors": inline_serializer(
+            "SquareError",
+            {
+                "category": serializers.CharField(),
+                "code": serializers.CharField(),
+                "detail": serializers.CharField(),
+                "field": serializers.CharField(required=False),
+            },
+            many=True,
+        )
+    },
+)
+
+
+def _errors(serializer, statuses: tuple[int, ...]) -> dict[int, OpenApiResponse]:
+    return {
+        status: OpenApiResponse(serializer, description="Refused; see errors[].")
+        for status in sorted({*statuses, *_ALWAYS})
+    }
+
+
+def native_errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error responses in the native (and Yotpo) format."""
+    return _errors(NativeErrorSerializer, statuses)
+
+
+def square_errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return _errors(SquareErrorSerializer, statuses)
+
+
+class BearerKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "loyalty_admin.api_auth.BearerKeyAuthentication"
+    name = "bearerKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from `manage.py create_api_client`.",
+        }
+
+
+class YotpoKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "loyalty_admin.api_auth.YotpoKeyAuthentication"
+    name = "yotpoKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "x-api-key"}
+
+
+class OperatorSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "loyalty_admin.api_auth.OperatorSessionAuthentication"
+    name = "operatorSession"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+class ApiAutoSchema(AutoSchema):
+    """Names nested serializers after their view ("AdjustmentCreateApiInput"), so that the
+    many `InputSerializer`s of the one-view-per-operation style do not collide."""
+
+    def get_serializer_name(self, serializer, direction):
+        name = type(serializer).__qualname__
+        if "." not in name:
+            return name
+        dialect = type(serializer).__module__.rsplit(".", 1)[-1]
+        prefix = {"square_api": "Square", "yotpo_api": "Yotpo"}.get(dialect, "")
+        return prefix + name.replace(".", "")
