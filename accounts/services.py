@@ -1,14 +1,13 @@
 """Writes on the customer side: programs and enrolment. Balances are `ledger.services`' alone."""
 
-import hashlib
-import json
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ledger.exceptions import DuplicateAccount, IdempotencyConflict, InvalidIdentity
-from ledger.models import STANDARD_REASONS, IdempotencyRecord, Reason
+from ledger.exceptions import DuplicateAccount, InvalidIdentity
+from ledger.idempotency import claim_key, fingerprint
+from ledger.models import STANDARD_REASONS, Reason
 
 from .models import LoyaltyAccount, Program
 from .phones import InvalidPhoneNumber, normalize_phone
@@ -144,27 +143,18 @@ def enroll_account_once(
     The same key with the same request returns the account its first use created; with a
     different request it raises IdempotencyConflict. A refused enrolment keeps no record.
     """
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            {
-                "action": "enroll",
-                "program": str(program.pk),
-                "customer_id": customer_id,
-                "email": email,
-                "phone": phone,
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                scope=idempotency_scope, key=idempotency_key, fingerprint=fingerprint
-            )
-    except IntegrityError:
-        record = IdempotencyRecord.objects.get(scope=idempotency_scope, key=idempotency_key)
-        if record.fingerprint != fingerprint or not record.response:
-            raise IdempotencyConflict() from None
+    record, new = claim_key(
+        scope=idempotency_scope,
+        key=idempotency_key,
+        fingerprint=fingerprint(
+            "enroll",
+            program=str(program.pk),
+            customer_id=customer_id,
+            email=email,
+            phone=phone,
+        ),
+    )
+    if not new:
         return LoyaltyAccount.objects.select_related("program").get(
             pk=record.response["loyalty_account_id"]
         )

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.models import LoyaltyEvent
+from ledger.selectors import upcoming_expirations
 from loyalty_admin.api_auth import SquareApiView, api_client_of
 from loyalty_admin.api_fields import StrictIntegerField
 from loyalty_admin.api_schema import square_errors
@@ -77,6 +78,11 @@ def square_account(account: LoyaltyAccount) -> dict:
     }
     if account.customer_id:
         data["customer_id"] = account.customer_id
+    deadlines = upcoming_expirations(account=account)
+    if deadlines:
+        data["expiring_point_deadlines"] = [
+            {"points": d.points, "expires_at": timestamp(d.expires_at)} for d in deadlines
+        ]
     if account.phone:
         data["mapping"] = {
             "id": str(uuid.uuid5(_MAPPING_NAMESPACE, str(account.pk))),
@@ -156,6 +162,11 @@ class MappingSerializer(serializers.Serializer):
     created_at = serializers.CharField()
 
 
+class ExpiringPointsSerializer(serializers.Serializer):
+    points = serializers.IntegerField()
+    expires_at = serializers.CharField()
+
+
 class SquareAccountSerializer(serializers.Serializer):
     id = serializers.CharField()
     program_id = serializers.CharField()
@@ -163,6 +174,7 @@ class SquareAccountSerializer(serializers.Serializer):
     lifetime_points = serializers.IntegerField()
     customer_id = serializers.CharField(required=False)
     mapping = MappingSerializer(required=False)
+    expiring_point_deadlines = ExpiringPointsSerializer(many=True, required=False)
     enrolled_at = serializers.CharField()
     created_at = serializers.CharField()
     updated_at = serializers.CharField()

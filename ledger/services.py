@@ -7,7 +7,6 @@ account's cached balance and points earned.
 
 import copy
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +33,6 @@ from .exceptions import (
     BulkRejected,
     DuplicateBulkFile,
     DuplicateOrder,
-    IdempotencyConflict,
     InactiveReason,
     InsufficientPoints,
     InvalidAmount,
@@ -43,9 +41,9 @@ from .exceptions import (
     NotReversible,
     ReasonSignMismatch,
 )
+from .idempotency import claim_key, fingerprint
 from .models import (
     BulkBatch,
-    IdempotencyRecord,
     LotConsumption,
     LoyaltyEvent,
     PointLot,
@@ -194,11 +192,6 @@ def _event_time(account: LoyaltyAccount) -> datetime:
     return now
 
 
-def _fingerprint(action: str, **request: object) -> str:
-    canonical = json.dumps({"action": action, **request}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _idempotency_scope(
     source: str, actor: AbstractBaseUser | None, api_client: ApiClient | None
 ) -> str:
@@ -209,28 +202,6 @@ def _idempotency_scope(
     if actor is not None:
         return f"{source}:operator:{actor.pk}"
     return f"{source}:system"
-
-
-def _claim_idempotency_key(
-    *, scope: str, key: str, fingerprint: str
-) -> tuple[IdempotencyRecord, LoyaltyEvent | None]:
-    """Reserve `key` for this request, or return the event its first use produced.
-
-    Called with the account locked, so a concurrent retry of the same request waits here and
-    then sees the first one's record. A racing use of the key for another account fails on the
-    unique constraint instead, and is told apart by the fingerprint.
-    """
-    if len(key) > IdempotencyRecord._meta.get_field("key").max_length:
-        raise IdempotencyConflict("The idempotency key is longer than 191 characters.")
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
-        return record, None
-    except IntegrityError:
-        record = IdempotencyRecord.objects.select_related("event").get(scope=scope, key=key)
-    if record.fingerprint != fingerprint:
-        raise IdempotencyConflict()
-    return record, record.event
 
 
 def _append(
@@ -671,10 +642,10 @@ def adjust_points(
     lifetime = _lifetime_effect(points, reason, affects_lifetime)
     record = None
     if idempotency_key:
-        record, first = _claim_idempotency_key(
+        record, new = claim_key(
             scope=_idempotency_scope(source, actor, api_client),
             key=idempotency_key,
-            fingerprint=_fingerprint(
+            fingerprint=fingerprint(
                 "adjust",
                 account=account.pk,
                 points=points,
@@ -688,8 +659,8 @@ def adjust_points(
                 location_id=location_id,
             ),
         )
-        if first is not None:
-            return first
+        if not new:
+            return record.event
 
     preview = _evaluate(
         account=account,
@@ -746,10 +717,10 @@ def accumulate_points(
     account = _lock(account)
     record = None
     if idempotency_key:
-        record, first = _claim_idempotency_key(
+        record, new = claim_key(
             scope=_idempotency_scope(source, actor, api_client),
             key=idempotency_key,
-            fingerprint=_fingerprint(
+            fingerprint=fingerprint(
                 "accumulate",
                 account=account.pk,
                 points=points,
@@ -758,8 +729,8 @@ def accumulate_points(
                 history_title=history_title,
             ),
         )
-        if first is not None:
-            return first
+        if not new:
+            return record.event
 
     problems = _check_amount(points)
     if not problems and points < 0:
@@ -807,15 +778,15 @@ def reverse_event(
     account = _lock(event.account)
     record = None
     if idempotency_key:
-        record, first = _claim_idempotency_key(
+        record, new = claim_key(
             scope=_idempotency_scope(source, actor, api_client),
             key=idempotency_key,
-            fingerprint=_fingerprint(
+            fingerprint=fingerprint(
                 "reverse", event=event.pk, note=note, allow_negative=allow_negative
             ),
         )
-        if first is not None:
-            return first
+        if not new:
+            return record.event
 
     if event.type == LoyaltyEvent.Type.REVERSAL:
         raise NotReversible("A reversal cannot itself be reversed; make a new adjustment.")

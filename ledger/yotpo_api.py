@@ -6,7 +6,7 @@ change. Not enough points: 422, nothing written. Events made here have source YO
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from loyalty_admin.api_schema import native_errors
 
 from . import services
 from .models import LoyaltyEvent, Reason
+from .selectors import upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid", str, OpenApiParameter.HEADER, description="The program's id or alias (optional)."
@@ -59,8 +60,15 @@ class CustomerSerializer(serializers.Serializer):
     last_name = serializers.CharField()
     points_balance = serializers.IntegerField(source="balance")
     points_earned = serializers.IntegerField(source="lifetime_points")
-    # Points expire by whole-ledger events here, not by dated lots: no single date to show.
-    points_expire_at = serializers.DateTimeField(allow_null=True, default=None, read_only=True)
+    points_expire_at = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_points_expire_at(self, account) -> str | None:
+        """When the customer's soonest-expiring points expire (None: nothing expires)."""
+        deadlines = upcoming_expirations(account=account, limit=1)
+        if not deadlines:
+            return None
+        return serializers.DateTimeField().to_representation(deadlines[0].expires_at)
 
 
 class CustomerWithHistorySerializer(CustomerSerializer):

@@ -1,5 +1,7 @@
 """The official `squareup` SDK (v46) against the Square Loyalty dialect on a live server."""
 
+from datetime import timedelta
+
 import pytest
 from square import Square
 from square.core.api_error import ApiError
@@ -258,3 +260,24 @@ def test_sdk_auth_errors(live_server, program, square_key):
     assert forbidden.value.status_code == 403
     assert forbidden.value.body["errors"][0]["code"] == "FORBIDDEN"
     assert not LoyaltyEvent.objects.exists()
+
+
+def test_accounts_show_their_expiring_point_deadlines(square, program):
+    program.expiration_policy = "P30D"
+    program.save()
+    account = AccountFactory(program=program)
+    square.loyalty.accounts.accumulate_points(
+        account_id=str(account.id),
+        accumulate_points={"points": 12},
+        location_id="LOC-1",
+        idempotency_key="acc-exp",
+    )
+    earned = LoyaltyEvent.objects.get(account=account)
+
+    fetched = square.loyalty.accounts.get(account_id=str(account.id)).loyalty_account
+
+    (deadline,) = fetched.expiring_point_deadlines
+    assert deadline.points == 12
+    assert deadline.expires_at == (earned.created_at + timedelta(days=30)).isoformat().replace(
+        "+00:00", "Z"
+    )

@@ -1,6 +1,7 @@
 """Yotpo dialect with plain HTTP requests (Django's test client)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -185,3 +186,16 @@ def test_customer_lookup_errors(yotpo, customer):
     response = yotpo.get("/api/v2/customers", {"phone_number": "12"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "phone_number"
+
+
+def test_it_shows_when_the_soonest_points_expire(yotpo, customer, program):
+    program.expiration_policy = "P90D"
+    program.save()
+    adjust(yotpo, customer_id="Y-1", point_adjustment_amount=40)
+    earned = customer.events.order_by("-created_at").first()
+
+    body = yotpo.get("/api/v2/customers", {"customer_id": "Y-1"}).json()
+
+    # The seed's 100 points were earned without a policy and never expire.
+    expected = (earned.created_at + timedelta(days=90)).isoformat().replace("+00:00", "Z")
+    assert body["points_expire_at"] == expected
