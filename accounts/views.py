@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
 from ledger.forms import AdjustmentForm
-from ledger.selectors import account_history
+from ledger.selectors import account_approval_requests, account_history
 from ledger.services import AdjustmentPreview
 from loyalty_admin.decorators import operator_required
 from loyalty_admin.pagination import InvalidCursor
@@ -75,6 +75,7 @@ def account_page(
         "form": form,
         "preview": preview,
         "cursor": cursor,
+        "approval_requests": account_approval_requests(account=account),
     }
     template_name = "accounts/account.html"
     if request.htmx and cursor:
