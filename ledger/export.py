@@ -17,21 +17,24 @@ class _Line:
         return value
 
 
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+# Called for every cell of millions of rows: dispatch on the exact type, no isinstance chain.
+_CELL = {
+    str: _text,
+    int: lambda value: value,  # numbers stay numbers, minus sign included
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "",
+    datetime: lambda value: value.astimezone(UTC).isoformat(),
+    uuid.UUID: str,
+}
+
+
 def cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return value  # numbers stay numbers, minus sign included
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    convert = _CELL.get(type(value))
+    return convert(value) if convert is not None else _text(str(value))
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[tuple]) -> Iterator[str]:

@@ -328,8 +328,11 @@ def export_rows(
     while True:
         chunk = events
         if after is not None:
+            # The redundant `created_at <= t` bound lets the database range-scan the
+            # (created_at, id) index instead of filtering it from the top for every chunk.
             chunk = chunk.filter(
-                Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
+                Q(created_at__lte=after[0]),
+                Q(created_at__lt=after[0]) | Q(id__lt=after[1]),
             )
         rows = list(chunk.values_list(*_EXPORT_FIELDS)[:chunk_size])
         yield from rows
