@@ -24,4 +24,5 @@ def new_token() -> str:
 
 @register.filter
 def signed(points: int) -> str:
-    return f"{points:+,}".replace("-", "−")
+    """+1,000 / −30 (a true minus sign) / 0."""
+    return f"{points:+,}".replace("-", "−") if points else "0"

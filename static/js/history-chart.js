@@ -40,6 +40,14 @@
 
   if (window.htmx) {
     htmx.onLoad(draw);
+    // Going back within the explorer: htmx's own restore drops the chart's <script
+    // type="application/json"> data, so load the URL as a whole page instead (the server
+    // renders the filters and the results from the query string).
+    document.addEventListener("htmx:historyCacheMiss", function (event) {
+      if (!document.querySelector("[data-reload-on-back]")) return;
+      event.preventDefault();
+      window.location.reload();
+    });
   } else {
     document.addEventListener("DOMContentLoaded", function () { draw(document.body); });
   }
