@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
                 ),
                 ("action", models.CharField(max_length=60)),
                 ("target_type", models.CharField(blank=True, max_length=60)),
-                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("target_id", models.CharField(blank=True, max_length=191)),
                 ("summary", models.CharField(max_length=300)),
                 ("details", models.JSONField(blank=True, default=dict)),
                 ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
