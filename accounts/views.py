@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ledger.forms import AdjustmentForm
-from ledger.selectors import account_history, upcoming_expirations
+from ledger.selectors import account_approval_requests, account_history, upcoming_expirations
 from ledger.services import AdjustmentPreview
 from loyalty_admin.decorators import manager_required, operator_required
 from loyalty_admin.pagination import InvalidCursor
@@ -78,6 +78,7 @@ def account_page(
         "preview": preview,
         "cursor": cursor,
         "expirations": upcoming_expirations(account=account, limit=5),
+        "approval_requests": account_approval_requests(account=account),
     }
     template_name = "accounts/account.html"
     if request.htmx and cursor:

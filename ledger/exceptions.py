@@ -116,3 +116,13 @@ class DuplicateBulkFile(LedgerError):
 class BatchNotApplicable(LedgerError):
     code = "BATCH_NOT_APPLICABLE"
     default_message = "This batch cannot be applied in its current state."
+
+
+class ApprovalNotPending(LedgerError):
+    code = "APPROVAL_NOT_PENDING"
+    default_message = "This request has already been decided."
+
+
+class SelfApproval(LedgerError):
+    code = "SELF_APPROVAL"
+    default_message = "Another manager must decide on your own request."

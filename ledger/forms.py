@@ -1,11 +1,18 @@
 import uuid
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from accounts.models import Program
+from loyalty_admin.models import ApiClient
+from loyalty_admin.roles import ROLES
 
 from .exceptions import IdempotencyConflict, LedgerError
-from .models import Reason
+from .models import LoyaltyEvent, Reason
+from .selectors import EventFilters
 from .services import MAX_POINTS
 
 # The ledger names the input it refuses; the console's form calls some of them differently.
@@ -143,3 +150,129 @@ class BulkUploadForm(ConsoleForm):
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError("Files of up to 50 MB can be uploaded; split this one.")
         return upload
+
+
+# --- Manager review -------------------------------------------------------------------------
+
+# Without dates in the URL the explorer shows the last 30 days, so that the default page's
+# totals and chart never aggregate the whole ledger; an explicitly empty date means no bound.
+DEFAULT_HISTORY_DAYS = 30
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%d")
+
+
+class HistoryFilterForm(ConsoleForm):
+    """The explorer's filters, read from (and written back to) the query string."""
+
+    date_from = forms.DateField(label="From", required=False, widget=DateInput())
+    date_to = forms.DateField(label="To", required=False, widget=DateInput())
+    reason = forms.ModelChoiceField(
+        queryset=Reason.objects.none(), required=False, empty_label="Any reason"
+    )
+    source = forms.ChoiceField(required=False)
+    by = forms.ChoiceField(label="Operator or API client", required=False)
+    customer = forms.CharField(
+        label="Customer",
+        required=False,
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"placeholder": "Email, phone, customer or account id", "autocomplete": "off"}
+        ),
+    )
+    sign = forms.ChoiceField(
+        label="Direction",
+        required=False,
+        choices=[("", "Added or removed"), ("added", "Added"), ("removed", "Removed")],
+    )
+    amount_min = forms.IntegerField(label="At least", required=False, min_value=1)
+    amount_max = forms.IntegerField(label="At most", required=False, min_value=1)
+
+    def __init__(self, data=None, *, program: Program, **kwargs) -> None:
+        if data is not None and "date_from" not in data and "date_to" not in data:
+            data = data.copy()
+            since = timezone.localdate() - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
+            data["date_from"] = since.isoformat()
+        super().__init__(data, **kwargs)
+        self.fields["reason"].queryset = Reason.objects.filter(program=program)
+        self.fields["source"].choices = [("", "Any source"), *LoyaltyEvent.Source.choices]
+        operators = (
+            get_user_model()
+            .objects.filter(groups__name__in=list(ROLES.values()))
+            .distinct()
+            .order_by("email")
+            .values_list("pk", "email")
+        )
+        clients = ApiClient.objects.order_by("name").values_list("prefix", "name")
+        self.fields["by"].choices = [
+            ("", "Anyone"),
+            ("Operators", [(f"operator:{pk}", email) for pk, email in operators]),
+            ("API clients", [(f"client:{prefix}", name) for prefix, name in clients]),
+        ]
+        for name in ("amount_min", "amount_max"):
+            self.fields[name].widget.attrs.update({"inputmode": "numeric", "min": 1})
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        low, high = data.get("amount_min"), data.get("amount_max")
+        if low and high and low > high:
+            self.add_error("amount_max", "The largest amount is below the smallest.")
+        return data
+
+    def filters(self) -> EventFilters:
+        data = self.cleaned_data
+        kind, _, who = (data.get("by") or "").partition(":")
+        return EventFilters(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            reason=data.get("reason"),
+            source=data.get("source") or None,
+            operator_id=int(who) if kind == "operator" else None,
+            api_client_prefix=who if kind == "client" else None,
+            customer=data.get("customer") or None,
+            sign=data.get("sign") or None,
+            amount_min=data.get("amount_min"),
+            amount_max=data.get("amount_max"),
+        )
+
+    def query_string(self) -> str:
+        """The filters as a query string, for the export link and pagination."""
+        values = {name: self.data.get(name, "") for name in self.fields}
+        return urlencode({k: v for k, v in values.items() if v or k.startswith("date_")})
+
+
+class ReversalForm(ConsoleForm):
+    note = forms.CharField(
+        label="Why reverse it?", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    allow_negative = forms.BooleanField(label="Allow a negative balance", required=False)
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    # Which page the form is on, so the answer updates that page.
+    origin = forms.ChoiceField(
+        choices=[("event", "event"), ("account", "account"), ("history", "history")],
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    def __init__(self, *args, event: LoyaltyEvent, **kwargs) -> None:
+        kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
+        kwargs.setdefault("prefix", f"reverse-{event.pk}")
+        super().__init__(*args, **kwargs)
+        self.fields["note"].widget.attrs["placeholder"] = "Required: what went wrong"
+
+
+class RejectionForm(ConsoleForm):
+    note = forms.CharField(
+        label="Why reject it?", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+
+    def __init__(self, *args, request_id: object, **kwargs) -> None:
+        kwargs.setdefault("prefix", f"reject-{request_id}")
+        super().__init__(*args, **kwargs)

@@ -286,3 +286,80 @@ class BulkBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.get_status_display()})"
+
+
+class ApprovalRequest(models.Model):
+    """An agent's adjustment above the program's approval threshold, waiting for a manager.
+
+    No event exists until a manager approves it; the event is then made with the requester as
+    its actor (who asked for it), and `decided_by` keeps who let it through (four eyes).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting for a manager"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="approval_requests", db_index=False
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests"
+    )
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+    points = models.BigIntegerField()
+    history_title = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    visible_to_customer = models.BooleanField(default=True)
+    # The console form's one-time token: a double submit makes one request.
+    token = models.CharField(max_length=191, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    event = models.OneToOneField(
+        LoyaltyEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_request",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="approval_points_nonzero"),
+            models.UniqueConstraint(
+                fields=["requested_by", "token"], name="uniq_approval_request_token"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="PENDING") & Q(decided_by__isnull=True) & Q(event__isnull=True))
+                | (Q(status="APPROVED") & Q(decided_by__isnull=False) & Q(event__isnull=False))
+                | (Q(status="REJECTED") & Q(decided_by__isnull=False) & Q(event__isnull=True)),
+                name="approval_decision_consistent",
+            ),
+            models.CheckConstraint(
+                condition=~Q(decided_by=models.F("requested_by")),
+                name="approval_four_eyes",
+            ),
+        ]
+        indexes = [
+            # The queue and the navigation's pending count read only pending requests.
+            models.Index(
+                fields=["program", "created_at", "id"],
+                condition=Q(status="PENDING"),
+                name="approval_pending",
+            ),
+            models.Index(fields=["account", "created_at", "id"], name="approval_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} on {self.account_id} ({self.status})"

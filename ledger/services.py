@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
 from accounts.services import normalize_identity
+from loyalty_admin import audit
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_manager
 
@@ -28,11 +29,13 @@ from .bulk import RowError
 from .exceptions import (
     AdjustmentRefused,
     AlreadyReversed,
+    ApprovalNotPending,
     ApprovalRequired,
     BatchNotApplicable,
     BulkRejected,
     DuplicateBulkFile,
     DuplicateOrder,
+    IdempotencyConflict,
     InactiveReason,
     InsufficientPoints,
     InvalidAmount,
@@ -40,9 +43,11 @@ from .exceptions import (
     NoteRequired,
     NotReversible,
     ReasonSignMismatch,
+    SelfApproval,
 )
 from .idempotency import claim_key, fingerprint
 from .models import (
+    ApprovalRequest,
     BulkBatch,
     LotConsumption,
     LoyaltyEvent,
@@ -773,6 +778,7 @@ def reverse_event(
     actor: AbstractBaseUser | None = None,
     api_client: ApiClient | None = None,
     idempotency_key: str | None = None,
+    ip: str | None = None,
 ) -> LoyaltyEvent:
     """Undo `event` with a REVERSAL event of the opposite points. An event is reversed once."""
     account = _lock(event.account)
@@ -825,6 +831,15 @@ def reverse_event(
     if record is not None:
         record.event = reversal
         record.save(update_fields=["event"])
+    audit.record(
+        action="event.reversed",
+        actor=actor,
+        api_client=api_client,
+        target=event,
+        summary=f"Reversed {event.points:+,} on {account.display_name}: {note.strip()}",
+        details={"event": str(event.pk), "reversal": str(reversal.pk), "points": reversal.points},
+        ip=ip,
+    )
     return reversal
 
 
@@ -843,6 +858,8 @@ def add_reason(
     sign: int,
     affects_lifetime: bool,
     requires_note: bool = False,
+    actor: AbstractBaseUser | None = None,
+    ip: str | None = None,
 ) -> Reason:
     """A new active reason, after the program's existing ones."""
     if sign not in (Reason.Sign.ADD, Reason.Sign.REMOVE):
@@ -850,7 +867,7 @@ def add_reason(
     last = Reason.objects.filter(program=program).order_by("-position").first()
     try:
         with transaction.atomic():
-            return Reason.objects.create(
+            reason = Reason.objects.create(
                 program=program,
                 code=code,
                 label=label.strip(),
@@ -863,23 +880,260 @@ def add_reason(
         raise LedgerError(
             f"The program already has a reason with the code {code}.", field="code"
         ) from exc
+    audit.record(
+        action="reason.added",
+        actor=actor,
+        target=reason,
+        summary=f"Added reason {reason.code} “{reason.label}”",
+        details={"code": code, "sign": sign, "affects_lifetime": affects_lifetime},
+        ip=ip,
+    )
+    return reason
 
 
 @transaction.atomic
 def change_reason(
-    *, reason: Reason, label: str, affects_lifetime: bool, requires_note: bool
+    *,
+    reason: Reason,
+    label: str,
+    affects_lifetime: bool,
+    requires_note: bool,
+    actor: AbstractBaseUser | None = None,
+    ip: str | None = None,
 ) -> Reason:
     """Rename a reason or change whether it counts towards points earned or needs a note."""
+    before = {
+        "label": reason.label,
+        "affects_lifetime": reason.affects_lifetime,
+        "requires_note": reason.requires_note,
+    }
     reason.label = label.strip()
     reason.affects_lifetime = affects_lifetime
     reason.requires_note = requires_note
     reason.save(update_fields=["label", "affects_lifetime", "requires_note"])
+    after = {
+        "label": reason.label,
+        "affects_lifetime": affects_lifetime,
+        "requires_note": requires_note,
+    }
+    audit.record(
+        action="reason.changed",
+        actor=actor,
+        target=reason,
+        summary=f"Changed reason {reason.code} “{reason.label}”",
+        details={"before": before, "after": after},
+        ip=ip,
+    )
     return reason
 
 
 @transaction.atomic
-def set_reason_active(*, reason: Reason, active: bool) -> Reason:
+def set_reason_active(
+    *,
+    reason: Reason,
+    active: bool,
+    actor: AbstractBaseUser | None = None,
+    ip: str | None = None,
+) -> Reason:
     """Offer a reason to operators again, or stop offering it (its events stay as they are)."""
     reason.active = active
     reason.save(update_fields=["active"])
+    audit.record(
+        action="reason.activated" if active else "reason.deactivated",
+        actor=actor,
+        target=reason,
+        summary=f"{'Reactivated' if active else 'Deactivated'} reason {reason.code}",
+        ip=ip,
+    )
     return reason
+
+
+# --- Approvals ------------------------------------------------------------------------------
+# Four eyes: an agent's adjustment above the program's threshold is stored as a request, and
+# becomes an event only when another operator, a manager, approves it. The event's actor is
+# the requester (who asked for the change); the request keeps who approved it.
+
+
+def _points_unit(account: LoyaltyAccount, points: int) -> str:
+    return account.program.points_label(points).lower()
+
+
+@transaction.atomic
+def request_adjustment(
+    *,
+    account: LoyaltyAccount,
+    points: int,
+    reason: Reason,
+    requested_by: AbstractBaseUser,
+    history_title: str = "",
+    note: str = "",
+    visible_to_customer: bool = True,
+    idempotency_key: str | None = None,
+    ip: str | None = None,
+) -> ApprovalRequest:
+    """Ask a manager to approve an adjustment. Refuses what `adjust_points` would refuse
+    (other than the approval itself); the same token twice makes one request."""
+    account = _lock(account)
+    fields = {
+        "account": account,
+        "points": points,
+        "reason": reason,
+        "history_title": history_title or reason.label,
+        "note": note,
+        "visible_to_customer": visible_to_customer,
+    }
+    if idempotency_key:
+        # The account lock serializes a double submit, so the second one finds the first.
+        first = ApprovalRequest.objects.filter(
+            requested_by=requested_by, token=idempotency_key
+        ).first()
+        if first is not None:
+            if any(getattr(first, name) != value for name, value in fields.items()):
+                raise IdempotencyConflict()
+            return first
+    preview = _evaluate(
+        account=account,
+        points=points,
+        reason=reason,
+        affects_lifetime=reason.affects_lifetime,
+        note=note,
+        allow_negative=False,
+        actor=None,
+    )
+    if preview.problems:
+        raise preview.problems[0]
+    approval = ApprovalRequest.objects.create(
+        program_id=account.program_id,
+        requested_by=requested_by,
+        token=idempotency_key or None,
+        created_at=timezone.now(),
+        **fields,
+    )
+    audit.record(
+        action="approval.requested",
+        actor=requested_by,
+        target=approval,
+        summary=(
+            f"Asked to adjust {account.display_name} by {points:+,} "
+            f"{_points_unit(account, points)} for “{reason.label}”"
+        ),
+        details={"account": str(account.pk), "points": points, "reason": reason.code},
+        ip=ip,
+    )
+    return approval
+
+
+def _decidable(request: ApprovalRequest, manager: AbstractBaseUser) -> ApprovalRequest:
+    """The request, locked, after the checks every decision shares."""
+    request = (
+        ApprovalRequest.objects.select_for_update(of=("self",))
+        .select_related("decided_by")
+        .get(pk=request.pk)
+    )
+    if request.requested_by_id == manager.pk:
+        raise SelfApproval()
+    if not is_manager(manager):
+        raise LedgerError("Only a manager can approve or reject a request.")
+    return request
+
+
+@transaction.atomic
+def approve_request(
+    *,
+    request: ApprovalRequest,
+    manager: AbstractBaseUser,
+    idempotency_key: str | None = None,
+    ip: str | None = None,
+) -> LoyaltyEvent:
+    """Make the requested adjustment now, checked against the balance as it is now.
+
+    Approving twice is refused (`ApprovalNotPending`), except that a retry by the same manager
+    carrying an idempotency key gets the event of the first approval.
+    """
+    account = _lock(request.account)
+    request = _decidable(request, manager)
+    if request.status != ApprovalRequest.Status.PENDING:
+        if (
+            idempotency_key
+            and request.status == ApprovalRequest.Status.APPROVED
+            and request.decided_by_id == manager.pk
+        ):
+            return request.event
+        raise ApprovalNotPending(
+            f"This request was already {request.get_status_display().lower()} "
+            f"by {request.decided_by.email}."
+        )
+    reason = request.reason
+    preview = _evaluate(
+        account=account,
+        points=request.points,
+        reason=reason,
+        affects_lifetime=reason.affects_lifetime,
+        note=request.note,
+        allow_negative=False,
+        actor=None,  # the approval is this very decision
+    )
+    if preview.problems:
+        raise preview.problems[0]
+    event = _append(
+        account,
+        points=request.points,
+        affects_lifetime=reason.affects_lifetime,
+        type=LoyaltyEvent.Type.ADJUST_POINTS,
+        reason=reason,
+        reason_text=reason.label,
+        history_title=request.history_title or reason.label,
+        note=request.note,
+        visible_to_customer=request.visible_to_customer,
+        source=Source.ADMIN_UI,
+        actor=request.requested_by,
+    )
+    request.status = ApprovalRequest.Status.APPROVED
+    request.decided_by = manager
+    request.decided_at = event.created_at
+    request.event = event
+    request.save(update_fields=["status", "decided_by", "decided_at", "event"])
+    audit.record(
+        action="approval.approved",
+        actor=manager,
+        target=request,
+        summary=(
+            f"Approved {request.points:+,} {_points_unit(account, request.points)} on "
+            f"{account.display_name} asked by {request.requested_by.email}"
+        ),
+        details={"event": str(event.pk), "points": request.points, "account": str(account.pk)},
+        ip=ip,
+    )
+    return event
+
+
+@transaction.atomic
+def reject_request(
+    *, request: ApprovalRequest, manager: AbstractBaseUser, note: str, ip: str | None = None
+) -> ApprovalRequest:
+    """Refuse the requested adjustment, saying why; nothing changes on the account."""
+    request = _decidable(request, manager)
+    if request.status != ApprovalRequest.Status.PENDING:
+        raise ApprovalNotPending(
+            f"This request was already {request.get_status_display().lower()} "
+            f"by {request.decided_by.email}."
+        )
+    if not note.strip():
+        raise NoteRequired("Say why the request is rejected.")
+    request.status = ApprovalRequest.Status.REJECTED
+    request.decided_by = manager
+    request.decided_at = timezone.now()
+    request.decision_note = note.strip()
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        action="approval.rejected",
+        actor=manager,
+        target=request,
+        summary=(
+            f"Rejected {request.points:+,} on {request.account.display_name} asked by "
+            f"{request.requested_by.email}: {request.decision_note}"
+        ),
+        details={"points": request.points, "account": str(request.account_id)},
+        ip=ip,
+    )
+    return request

@@ -19,4 +19,11 @@ urlpatterns = [
     path("bulk/<uuid:batch_id>/apply", views.bulk_apply, name="bulk-apply"),
     path("reasons/<int:reason_id>/", views.reason_change, name="reason-change"),
     path("reasons/<int:reason_id>/active", views.reason_active, name="reason-active"),
+    path("history/", views.history, name="history"),
+    path("history/export.csv", views.history_export, name="history-export"),
+    path("events/<uuid:event_id>/", views.event_detail, name="event"),
+    path("events/<uuid:event_id>/reverse", views.event_reverse, name="event-reverse"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<uuid:approval_id>/approve", views.approval_approve, name="approval-approve"),
+    path("approvals/<uuid:approval_id>/reject", views.approval_reject, name="approval-reject"),
 ]

@@ -1,27 +1,54 @@
-"""Console actions on the ledger: preview and make an adjustment; manage reasons."""
+"""Console actions on the ledger: preview and make an adjustment; manage reasons; the
+managers' review: history explorer and export, reversals, approvals."""
 
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import LoyaltyAccount
 from accounts.views import HISTORY_PAGE_SIZE, account_or_404, account_page
+from loyalty_admin.audit import client_ip
 from loyalty_admin.decorators import manager_required, operator_required
+from loyalty_admin.pagination import InvalidCursor
 
-from .exceptions import LedgerError
-from .forms import AdjustmentForm, BulkUploadForm, ReasonChangeForm, ReasonForm
-from .models import BulkBatch, LoyaltyEvent, Reason
-from .selectors import account_history, upcoming_expirations
+from .exceptions import LedgerError, SelfApproval
+from .export import csv_lines
+from .forms import (
+    AdjustmentForm,
+    BulkUploadForm,
+    HistoryFilterForm,
+    ReasonChangeForm,
+    ReasonForm,
+    RejectionForm,
+    ReversalForm,
+)
+from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+from .selectors import (
+    EXPORT_COLUMNS,
+    account_approval_requests,
+    account_history,
+    approval_queue,
+    export_rows,
+    history_overview,
+    recent_decisions,
+    upcoming_expirations,
+)
 from .services import (
     add_reason,
     adjust_points,
+    approve_request,
     change_reason,
     preview_adjustment,
     previous_application,
+    reject_request,
+    request_adjustment,
+    reverse_event,
     set_reason_active,
     submit_bulk,
     upload_bulk,
@@ -54,6 +81,17 @@ def adjustment_create(request: HttpRequest, account_id: UUID) -> HttpResponse:
     if form.is_valid():
         adjustment = form.adjustment()
         try:
+            if preview_adjustment(account=account, actor=request.user, **adjustment).needs_approval:
+                approval = request_adjustment(
+                    account=account,
+                    points=adjustment["points"],
+                    reason=adjustment["reason"],
+                    note=adjustment["note"],
+                    requested_by=request.user,
+                    ip=client_ip(request),
+                    **form.event_fields(),
+                )
+                return _requested(request, account, approval)
             event = adjust_points(
                 account=account,
                 source=LoyaltyEvent.Source.ADMIN_UI,
@@ -88,6 +126,26 @@ def _adjusted(request: HttpRequest, account: LoyaltyAccount, event: LoyaltyEvent
         "expirations": upcoming_expirations(account=account, limit=5),
     }
     return TemplateResponse(request, "ledger/adjusted.html", context)
+
+
+def _requested(
+    request: HttpRequest, account: LoyaltyAccount, approval: ApprovalRequest
+) -> HttpResponse:
+    unit = account.program.points_label(approval.points).lower()
+    confirmation = (
+        f"Sent to a manager for approval: {approval.points:+,} {unit} for "
+        f"“{approval.reason.label}”. The balance changes once it is approved."
+    )
+    if not request.htmx:
+        messages.success(request, confirmation)
+        return redirect("account", account_id=account.pk)
+    context = {
+        "account": account,
+        "confirmation": confirmation,
+        "form": AdjustmentForm(program=account.program, manager=request.is_manager),
+        "approval_requests": account_approval_requests(account=account),
+    }
+    return TemplateResponse(request, "ledger/requested.html", context)
 
 
 def _confirmation(account: LoyaltyAccount, event: LoyaltyEvent) -> str:
@@ -140,7 +198,12 @@ def reasons(request: HttpRequest) -> HttpResponse:
     form = ReasonForm(request.POST, prefix="new")
     if form.is_valid():
         try:
-            reason = add_reason(program=request.program, **form.cleaned_data)
+            reason = add_reason(
+                program=request.program,
+                actor=request.user,
+                ip=client_ip(request),
+                **form.cleaned_data,
+            )
         except LedgerError as error:
             form.add_error(error.field, error.message)
         else:
@@ -155,7 +218,9 @@ def reason_change(request: HttpRequest, reason_id: int) -> HttpResponse:
     form = ReasonChangeForm(request.POST, prefix=f"reason-{reason.pk}")
     if not form.is_valid():
         return _reasons_page(request, changed=(reason.pk, form), status=422)
-    reason = change_reason(reason=reason, **form.cleaned_data)
+    reason = change_reason(
+        reason=reason, actor=request.user, ip=client_ip(request), **form.cleaned_data
+    )
     return _reason_saved(request, f"Saved “{reason.label}”.")
 
 
@@ -164,7 +229,9 @@ def reason_change(request: HttpRequest, reason_id: int) -> HttpResponse:
 def reason_active(request: HttpRequest, reason_id: int) -> HttpResponse:
     reason = get_object_or_404(Reason, pk=reason_id, program=request.program)
     active = request.POST.get("active") == "1"
-    reason = set_reason_active(reason=reason, active=active)
+    reason = set_reason_active(
+        reason=reason, active=active, actor=request.user, ip=client_ip(request)
+    )
     verb = "Reactivated" if active else "Deactivated"
     return _reason_saved(request, f"{verb} “{reason.label}”.")
 
@@ -225,3 +292,201 @@ def bulk_apply(request: HttpRequest, batch_id: UUID) -> HttpResponse:
         if batch.status == BulkBatch.Status.APPLIED:
             messages.success(request, f"Applied {batch.rows_applied:,} adjustments.")
     return redirect("bulk-batch", batch_id=batch.pk)
+
+
+# --- History explorer and export ------------------------------------------------------------
+
+
+@require_GET
+@manager_required
+def history(request: HttpRequest) -> TemplateResponse:
+    form = HistoryFilterForm(request.GET, program=request.program)
+    context: dict = {"form": form}
+    if form.is_valid():
+        try:
+            context["overview"] = history_overview(
+                program=request.program,
+                filters=form.filters(),
+                cursor=request.GET.get("cursor") or None,
+            )
+        except InvalidCursor as exc:
+            raise BadRequest(str(exc)) from exc
+        context["query"] = form.query_string()
+    template_name = "ledger/history.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#results"
+    return TemplateResponse(request, template_name, context, status=200 if form.is_valid() else 422)
+
+
+@require_GET
+@manager_required
+def history_export(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET, program=request.program)
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
+    rows = export_rows(program=request.program, filters=form.filters())
+    response = StreamingHttpResponse(
+        csv_lines(EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="loyalty-history-{stamp}.csv"'
+    return response
+
+
+# --- Reversals ------------------------------------------------------------------------------
+
+
+def _event_or_404(request: HttpRequest, event_id: UUID) -> LoyaltyEvent:
+    events = LoyaltyEvent.objects.select_related(
+        "account__program", "reason", "actor", "api_client", "reverses", "reversed_by"
+    )
+    return get_object_or_404(events, pk=event_id, program=request.program)
+
+
+@require_GET
+@operator_required
+def event_detail(request: HttpRequest, event_id: UUID) -> TemplateResponse:
+    event = _event_or_404(request, event_id)
+    context = {"event": event, "reversal_form": ReversalForm(event=event)}
+    return TemplateResponse(request, "ledger/event.html", context)
+
+
+@require_POST
+@manager_required
+def event_reverse(request: HttpRequest, event_id: UUID) -> HttpResponse:
+    event = _event_or_404(request, event_id)
+    form = ReversalForm(request.POST, event=event)
+    if form.is_valid():
+        try:
+            reversal = reverse_event(
+                event=event,
+                note=form.cleaned_data["note"],
+                allow_negative=form.cleaned_data["allow_negative"],
+                source=LoyaltyEvent.Source.ADMIN_UI,
+                actor=request.user,
+                idempotency_key=str(form.cleaned_data["token"]),
+                ip=client_ip(request),
+            )
+        except LedgerError as error:
+            form.add_error("note", error.message)
+        else:
+            return _reversed(request, event, reversal, form.cleaned_data["origin"])
+    context = {"event": event, "reversal_form": form}
+    if request.htmx:
+        return TemplateResponse(request, "ledger/event.html#reversal-oob", context, status=422)
+    return TemplateResponse(request, "ledger/event.html", context, status=422)
+
+
+def _reversed(
+    request: HttpRequest, event: LoyaltyEvent, reversal: LoyaltyEvent, origin: str
+) -> HttpResponse:
+    account = reversal.account
+    unit = account.program.points_label(reversal.points).lower()
+    confirmation = (
+        f"Reversed: {reversal.points:+,} {unit}. New balance: {reversal.balance_after:,}."
+    )
+    if not request.htmx:
+        messages.success(request, confirmation)
+        if origin == "account":
+            return redirect("account", account_id=account.pk)
+        return redirect("event", event_id=event.pk)
+    event = _event_or_404(request, event.pk)
+    context = {"event": event, "account": account, "confirmation": confirmation, "origin": origin}
+    if origin == "account":
+        account.refresh_from_db()
+        context["history"] = account_history(account=account, limit=HISTORY_PAGE_SIZE)
+    return TemplateResponse(request, "ledger/reversed.html", context)
+
+
+# --- Approvals ------------------------------------------------------------------------------
+
+
+@require_GET
+@manager_required
+def approvals(request: HttpRequest) -> TemplateResponse:
+    cursor = request.GET.get("cursor") or None
+    try:
+        queue = approval_queue(program=request.program, cursor=cursor)
+    except InvalidCursor as exc:
+        raise BadRequest(str(exc)) from exc
+    context = {
+        "queue": queue,
+        "cursor": cursor,
+        "decisions": recent_decisions(program=request.program),
+    }
+    template_name = "ledger/approvals.html"
+    if request.htmx and cursor:
+        template_name += "#queue-items"
+    return TemplateResponse(request, template_name, context)
+
+
+def _approval_or_404(request: HttpRequest, approval_id: UUID) -> ApprovalRequest:
+    requests = ApprovalRequest.objects.select_related(
+        "account__program", "reason", "requested_by", "decided_by", "event"
+    )
+    return get_object_or_404(requests, pk=approval_id, program=request.program)
+
+
+def _decided(
+    request: HttpRequest,
+    approval: ApprovalRequest,
+    *,
+    message: str = "",
+    error: str = "",
+    rejection_form: RejectionForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, message)
+        return redirect("approvals")
+    approval = _approval_or_404(request, approval.pk)
+    context = {
+        "item": approval,
+        "message": message,
+        "error": error,
+        "rejection_form": rejection_form,
+    }
+    return TemplateResponse(request, "ledger/approvals.html#decided", context, status=status)
+
+
+@require_POST
+@manager_required
+def approval_approve(request: HttpRequest, approval_id: UUID) -> HttpResponse:
+    approval = _approval_or_404(request, approval_id)
+    try:
+        event = approve_request(
+            request=approval,
+            manager=request.user,
+            idempotency_key=str(approval.pk),
+            ip=client_ip(request),
+        )
+    except LedgerError as error:
+        status = 403 if isinstance(error, SelfApproval) else 422
+        return _decided(request, approval, error=error.message, status=status)
+    unit = approval.account.program.points_label(event.points).lower()
+    message = f"Approved: {event.points:+,} {unit}. New balance: {event.balance_after:,}."
+    return _decided(request, approval, message=message)
+
+
+@require_POST
+@manager_required
+def approval_reject(request: HttpRequest, approval_id: UUID) -> HttpResponse:
+    approval = _approval_or_404(request, approval_id)
+    form = RejectionForm(request.POST, request_id=approval.pk)
+    if not form.is_valid():
+        return _decided(request, approval, error="Say why.", rejection_form=form, status=422)
+    try:
+        reject_request(
+            request=approval,
+            manager=request.user,
+            note=form.cleaned_data["note"],
+            ip=client_ip(request),
+        )
+    except LedgerError as error:
+        status = 403 if isinstance(error, SelfApproval) else 422
+        return _decided(request, approval, error=error.message, status=status)
+    return _decided(request, approval, message="Rejected. Nothing changed on the account.")

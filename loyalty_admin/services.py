@@ -7,6 +7,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
+from . import audit
 from .models import ApiClient
 from .roles import ROLES, set_role
 
@@ -93,4 +94,121 @@ def revoke_api_client(*, client: ApiClient) -> ApiClient:
     if not client.revoked:
         client.revoked = True
         client.save(update_fields=["revoked"])
+
+
+# --- People (the console's People page) -------------------------------------------------------
+
+
+class OperatorRefused(ValueError):
+    """An operator change the console refuses; the message says why."""
+
+
+def _role_of(user: AbstractBaseUser) -> str:
+    names = {g.name for g in user.groups.all()}
+    return "manager" if ROLES["manager"] in names else "agent"
+
+
+@transaction.atomic
+def invite_operator(
+    *,
+    email: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    by: AbstractBaseUser,
+    ip: str | None = None,
+) -> tuple[AbstractBaseUser, str]:
+    """A new operator with a generated password, returned once (only its hash is stored)."""
+    email = email.strip().lower()
+    if get_user_model().objects.filter(username=email).exists():
+        raise OperatorRefused(f"{email} is already an operator.")
+    password = generate_password()
+    user, _ = save_operator(
+        email=email, role=role, password=password, first_name=first_name, last_name=last_name
+    )
+    audit.record(
+        action="operator.invited",
+        actor=by,
+        target=user,
+        summary=f"Invited {email} as {role}",
+        details={"email": email, "role": role},
+        ip=ip,
+    )
+    return user, password
+
+
+@transaction.atomic
+def change_operator_role(
+    *, operator: AbstractBaseUser, role: str, by: AbstractBaseUser, ip: str | None = None
+) -> AbstractBaseUser:
+    """Make `operator` an agent or a manager. Nobody changes their own role."""
+    if operator.pk == by.pk:
+        raise OperatorRefused("You cannot change your own role; ask another manager.")
+    before = _role_of(operator)
+    user, _ = save_operator(email=operator.username, role=role)
+    audit.record(
+        action="operator.role_changed",
+        actor=by,
+        target=user,
+        summary=f"Changed {user.email} from {before} to {role}",
+        details={"before": before, "after": role},
+        ip=ip,
+    )
+    return user
+
+
+@transaction.atomic
+def set_operator_active(
+    *, operator: AbstractBaseUser, active: bool, by: AbstractBaseUser, ip: str | None = None
+) -> AbstractBaseUser:
+    """Let an operator in again, or shut them out: an inactive user's open sessions stop
+    authenticating on their next request (Django's ModelBackend refuses inactive users)."""
+    if operator.pk == by.pk:
+        raise OperatorRefused("You cannot deactivate yourself; ask another manager.")
+    operator.is_active = active
+    operator.save(update_fields=["is_active"])
+    audit.record(
+        action="operator.reactivated" if active else "operator.deactivated",
+        actor=by,
+        target=operator,
+        summary=f"{'Reactivated' if active else 'Deactivated'} {operator.email}",
+        ip=ip,
+    )
+    return operator
+
+
+# --- API clients ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_api_client(
+    *, name: str, scopes: str, rate_limit: int, by: AbstractBaseUser, ip: str | None = None
+) -> tuple[ApiClient, str]:
+    """`create_api_client`, recorded in the audit log in the same transaction."""
+    client, key = create_api_client(name=name, scopes=scopes, rate=rate_limit)
+    audit.record(
+        action="api_client.created",
+        actor=by,
+        target=client,
+        summary=f"Created API key “{name}” ({scopes}, {rate_limit}/min)",
+        details={"prefix": client.prefix, "scopes": scopes, "rate_limit": rate_limit},
+        ip=ip,
+    )
+    return client, key
+
+
+@transaction.atomic
+def withdraw_api_client(
+    *, client: ApiClient, by: AbstractBaseUser, ip: str | None = None
+) -> ApiClient:
+    """`revoke_api_client`, recorded in the audit log in the same transaction."""
+    revoke_api_client(client=client)
+    audit.record(
+        action="api_client.revoked",
+        actor=by,
+        target=client,
+        summary=f"Revoked API key “{client.name}”",
+        details={"prefix": client.prefix},
+        ip=ip,
+    )
     return client

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("loyalty_admin.api_urls")),
     path("", include("accounts.urls")),
     path("", include("ledger.urls")),
+    path("", include("loyalty_admin.people_urls")),
 ]

@@ -10,21 +10,24 @@ from .factories import AccountFactory, operator
 
 
 def _flush_past_append_only_triggers(original):
-    """Transactional tests end by emptying every table, events included; the append-only
-    triggers would (rightly) refuse that, so the test teardown alone lifts them."""
+    """Transactional tests end by emptying every table, events and audit entries included;
+    the append-only triggers would (rightly) refuse that, so the test teardown alone lifts them."""
 
     def teardown(self):
         if connection.vendor == "postgresql":
             import pgtrigger
 
             with pgtrigger.ignore(
-                "ledger.LoyaltyEvent:append_only", "ledger.LoyaltyEvent:append_only_truncate"
+                "ledger.LoyaltyEvent:append_only",
+                "ledger.LoyaltyEvent:append_only_truncate",
+                "loyalty_admin.AuditEntry:append_only",
+                "loyalty_admin.AuditEntry:append_only_truncate",
             ):
                 return original(self)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'ledger_loyaltyevent'"
+                "AND tbl_name IN ('ledger_loyaltyevent', 'loyalty_admin_auditentry')"
             )
             triggers = cursor.fetchall()
             for name, _ in triggers:

@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Program
-from ledger.models import LoyaltyEvent
+from ledger.models import ApprovalRequest, LoyaltyEvent
 from tests.factories import AccountFactory
 
 from .conftest import HX
@@ -63,7 +63,9 @@ def test_it_previews_an_adjustment_above_the_approval_threshold(agent_client, fu
     response = _preview(agent_client, funded, _form(reasons["REWARD"], 101), **HX)
 
     assert "need a manager" in response.text
-    assert " disabled>" in response.text
+    # Submitting sends it to a manager (issue 6) rather than being refused.
+    assert ">Request approval</button>" in response.text
+    assert " disabled>" not in response.text
 
 
 def test_it_previews_an_inactive_reason(agent_client, funded, reasons):
@@ -211,19 +213,22 @@ def test_it_refuses_an_amount_that_is_not_positive(agent_client, funded, reasons
     assert LoyaltyEvent.objects.filter(account=funded).count() == 1
 
 
-def test_it_shows_approval_required_for_an_agent_above_the_threshold(
+def test_it_sends_an_agent_adjustment_above_the_threshold_for_approval(
     agent_client, manager_client, funded, reasons
 ):
     Program.objects.filter(pk=funded.program_id).update(approval_threshold=100)
 
-    refused = _submit(agent_client, funded, _form(reasons["REWARD"], 101), **HX)
+    requested = _submit(agent_client, funded, _form(reasons["REWARD"], 101), **HX)
     allowed = _submit(manager_client, funded, _form(reasons["REWARD"], 101), **HX)
 
     funded.refresh_from_db()
-    assert "need a manager" in refused.text
-    assert 'id="id_amount_error"' in refused.text
+    # Issue 6: the agent's adjustment waits for a manager instead of being refused.
+    assert requested.status_code == 200
+    assert "Sent to a manager for approval" in requested.text
+    assert ApprovalRequest.objects.get(account=funded).status == "PENDING"
     assert allowed.status_code == 200
     assert funded.balance == 1101
+    assert LoyaltyEvent.objects.filter(account=funded).count() == 2
 
 
 def test_it_ignores_allow_negative_crafted_by_an_agent(agent_client, funded, reasons):

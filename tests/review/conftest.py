@@ -1,0 +1,71 @@
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import LoyaltyAccount
+from ledger.models import LoyaltyEvent
+from ledger.services import adjust_points
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def funded(account, reasons, manager) -> LoyaltyAccount:
+    """The customer with 1,000 points, all earned."""
+    adjust_points(
+        account=account,
+        points=1000,
+        reason=reasons["REWARD"],
+        source=LoyaltyEvent.Source.ADMIN_UI,
+        actor=manager,
+    )
+    account.refresh_from_db()
+    return account
+
+
+def noon(days_ago: int):
+    """Noon, `days_ago` days before today (so that day filters are unambiguous)."""
+    today = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_ago)
+
+
+def make_event(account, points: int, *, days_ago: int = 0, at=None, **fields) -> LoyaltyEvent:
+    """An event written straight to the table: history tests need chosen dates and sources,
+    not a consistent balance (the ledger's own tests prove that)."""
+    fields.setdefault("type", LoyaltyEvent.Type.ADJUST_POINTS)
+    fields.setdefault("source", LoyaltyEvent.Source.SYSTEM)
+    reason = fields.get("reason")
+    if reason is not None:
+        fields.setdefault("reason_text", reason.label)
+        fields.setdefault("history_title", reason.label)
+    return LoyaltyEvent.objects.create(
+        program_id=account.program_id,
+        account=account,
+        points=points,
+        affects_lifetime=points > 0,
+        balance_after=0,
+        lifetime_after=0,
+        created_at=at or noon(days_ago),
+        **fields,
+    )
