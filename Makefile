@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint format bench serve deps browser clean screenshots
+.PHONY: run test test-postgres reliability lint format bench serve deps browser clean screenshots
 
 deps: .venv/.synced
 
@@ -44,6 +44,13 @@ test: deps browser
 
 test-postgres: deps browser
 	DATABASE_URL=$(PG_URL) $(UV) run --frozen pytest
+
+# The long load run (RELIABILITY_SECONDS, default 3 minutes) and the fault and retry tests,
+# against gunicorn on PostgreSQL; prints the figures docs/reliability.md quotes.
+RELIABILITY_SECONDS ?= 180
+reliability: deps
+	RELIABILITY_LOAD_SECONDS=$(RELIABILITY_SECONDS) DATABASE_URL=$(PG_URL) \
+		$(UV) run --frozen pytest tests/reliability -s -q -p no:cacheprovider
 
 # Re-take the README's screenshots (docs/screenshots/) with the browser tests.
 screenshots: deps browser

@@ -43,12 +43,20 @@ class ParsedFile:
 def decode(data: bytes) -> str:
     """The file's text: UTF-8 (with or without the BOM spreadsheets add)."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"The file is not UTF-8 text (byte {exc.start} cannot be read). "
             "Save it as “CSV UTF-8” and upload it again."
         ) from exc
+    if "\x00" in text:
+        # Not text a spreadsheet writes, and PostgreSQL cannot store it in a text column.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(
+            f"The file contains a NUL byte (line {line}): it is not a CSV text file. "
+            "Save it as “CSV UTF-8” and upload it again."
+        )
+    return text
 
 
 def parse(content: str) -> ParsedFile:

@@ -398,7 +398,8 @@ def upload_bulk(
     batch = BulkBatch.objects.create(
         program=program,
         uploaded_by=uploaded_by,
-        filename=filename[:255],
+        # The name comes from the browser: no NUL bytes (PostgreSQL refuses them in text).
+        filename=filename.replace("\x00", "")[:255],
         content=content,
         sha256=hashlib.sha256(data).hexdigest(),
         status=BulkBatch.Status.INVALID if check.errors else BulkBatch.Status.VALIDATED,

@@ -11,9 +11,11 @@ Each handler first reduces the exception to a list of `Problem`s (status, neutra
 message, field), then renders them in its dialect.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -31,6 +33,10 @@ from ledger.exceptions import (
     NotReversible,
 )
 from loyalty_admin.pagination import InvalidCursor
+
+logger = logging.getLogger(__name__)
+# Seconds a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_UNAVAILABLE = 1
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,11 @@ def problems_from(exc: Exception, view: object) -> list[Problem] | None:
         return [Problem(404, "not_found", str(exc) or "Not found.")]
     if isinstance(exc, DjangoPermissionDenied):
         return [Problem(403, "permission_denied", str(exc) or "Permission denied.")]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restart, failover, a cut connection): the transaction was
+        # rolled back, so nothing was written and a retry (same idempotency key) is safe.
+        logger.warning("API request failed, database unavailable: %s", exc)
+        return [Problem(503, "service_unavailable", "The database is unavailable; retry shortly.")]
     if isinstance(exc, exceptions.ValidationError):
         pairs = _flatten(exc.detail) or [(None, exceptions.ErrorDetail("Invalid input."))]
         return [Problem(400, str(e.code), str(e), field) for field, e in pairs]
@@ -97,6 +108,8 @@ def problems_from(exc: Exception, view: object) -> list[Problem] | None:
 
 def _headers(exc: Exception) -> dict[str, str]:
     headers = {}
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None) is not None:
@@ -168,6 +181,7 @@ _SQUARE_VALIDATION_CODES = {
     "authentication_failed": "UNAUTHORIZED",
     "permission_denied": "FORBIDDEN",
     "throttled": "RATE_LIMITED",
+    "service_unavailable": "SERVICE_UNAVAILABLE",
 }
 
 
