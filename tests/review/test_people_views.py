@@ -47,7 +47,10 @@ def test_it_invites_an_operator_and_shows_the_password_once(manager_client, mana
     assert user.check_password(password)
     assert not is_manager(user)
     assert password not in manager_client.get(reverse("people")).text
-    assert Client().login(username="new.agent@example.com", password=password)
+    logged_in = Client().post(
+        reverse("login"), {"username": "new.agent@example.com", "password": password}
+    )
+    assert logged_in.status_code == 302
     entry = AuditEntry.objects.get(action="operator.invited")
     assert (entry.actor, entry.ip_address) == (manager, "127.0.0.1")
 

@@ -36,6 +36,10 @@ def console_paths(account, reason) -> list[str]:
         "account_id": str(account.pk),
         "reason_id": str(reason.pk),
         "batch_id": "00000000-0000-0000-0000-000000000000",
+        "event_id": "00000000-0000-0000-0000-000000000000",
+        "approval_id": "00000000-0000-0000-0000-000000000000",
+        "operator_id": "1",
+        "prefix": "nokey123",
     }
     paths = []
     for route, pattern in url_patterns():

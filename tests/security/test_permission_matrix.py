@@ -77,6 +77,20 @@ MATRIX: dict[str, Rule] = {
     "bulk": Rule("GET", CONSOLE_MANAGER),
     "bulk-batch": Rule("GET", CONSOLE_MANAGER),
     "bulk-apply": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "history": Rule("GET", CONSOLE_MANAGER),
+    "history-export": Rule("GET", CONSOLE_MANAGER),
+    "event": Rule("GET", CONSOLE_OPERATOR),
+    "event-reverse": Rule("POST", (LOGIN, 403, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    "approvals": Rule("GET", CONSOLE_MANAGER),
+    "approval-approve": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    # A plain (non-HTMX) post answers with a redirect and a message, refused or not.
+    "approval-reject": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "audit": Rule("GET", CONSOLE_MANAGER),
+    "people": Rule("GET", CONSOLE_MANAGER),
+    "operator-role": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "operator-active": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "api-clients": Rule("GET", CONSOLE_MANAGER),
+    "api-client-revoke": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
     # Native API
     "api-accounts": Rule("GET", NATIVE_READ, query={"q": "customer"}),
     "api-account": Rule("GET", NATIVE_READ),
@@ -191,9 +205,20 @@ def world(program, reasons, manager):
         )
         return str(batch.pk)
 
+    requester = operator("agent")
+
+    def approval_id() -> str:
+        held = services.request_adjustment(
+            account=account, points=500, reason=reasons["REWARD"], requested_by=requester
+        )
+        return str(held.pk)
+
     return {
         "params": {
             "account_id": lambda: str(account.pk),
+            "approval_id": approval_id,
+            "operator_id": lambda: str(operator("agent").pk),
+            "prefix": lambda: api_client(f"matrix-{unique()}", "read", rate=10)[0].prefix,
             "event_id": event_id,
             "reason_id": reason_id,
             "batch_id": batch_id,
