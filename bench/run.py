@@ -58,6 +58,7 @@ class Row:
     reference: str = ""
     ratio: str = ""
     ok: bool | None = None
+    errors: int = 0  # failed requests: the smoke run (CI) fails on any
 
 
 @dataclass
@@ -175,10 +176,9 @@ class Server:
                 f"{HOST}:{PORT}",
                 "--backlog",
                 "2048",
-                "--access-logfile",
-                "-",
                 "--log-level",
                 "warning",
+                "--no-control-socket",  # not the shared default socket other servers use
             ],
             cwd=ROOT,
             env={**self.env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
@@ -401,6 +401,12 @@ def main() -> None:
     with Server(env) as server:
         results.raw["health"] = server.health
         log(f"gunicorn up: /health {server.health}")
+        results.add(
+            "GET /health under gunicorn (4 workers)",
+            "200, database and Redis ok",
+            json.dumps(server.health["checks"]),
+            ok=server.health["status"] == "ok" and "redis" in server.health["checks"],
+        )
         # Warm every worker's connections and imports before measuring.
         wrk("native", ids_file, data.key, data.client.pk, 2)
         wrk("bare", ids_file, data.key, data.client.pk, 2)
@@ -433,6 +439,7 @@ def main() -> None:
                 f"{pg['p50']:.1f}/{pg['p95']:.1f}/{pg['p99']:.1f} ms)",
                 f"{ratio:.2f}× bare, {result['rps'] / pg['rps']:.2f}× pgbench",
                 ok=ratio >= 0.8 and result["errors"] == 0,
+                errors=result["errors"],
             )
         results.add(
             "Native adjust, one hot account",
@@ -441,6 +448,7 @@ def main() -> None:
             f"bare view {hot_bare['rps']:,.0f} req/s",
             f"{hot['rps'] / hot_bare['rps']:.2f}× bare",
             ok=hot["errors"] == 0,
+            errors=hot["errors"] + bare["errors"] + hot_bare["errors"] + pg["errors"],
         )
 
         log("search, history, preview")
@@ -474,6 +482,14 @@ def main() -> None:
         write_docs(table)
     failed = [r for r in results.rows if r.ok is False]
     log(f"done in {results.raw['elapsed_s']} s; {len(failed)} figure(s) below target")
+    # The smoke run (CI) asserts that nothing crashed: no failed request, a consistent ledger.
+    crashes = [
+        r.figure
+        for r in results.rows
+        if r.errors or (r.figure.startswith(("ledger_discrepancies", "GET /health")) and not r.ok)
+    ]
+    if crashes:
+        sys.exit(f"failed requests or an inconsistent ledger in: {crashes}")
 
 
 def render(results: Results, smoke: bool) -> str:

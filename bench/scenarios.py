@@ -99,6 +99,10 @@ def timed(fn, repeat: int) -> list[float]:
 
 
 def http_samples(paths: list[str], headers: dict, method: str = "GET", bodies=None) -> dict:
+    # One unmeasured pass first: every worker has loaded what the request needs (phone
+    # metadata, templates) and the pages are in PostgreSQL's cache.
+    for i, path in enumerate(paths):
+        request(method, path, body=bodies[i] if bodies else None, headers=headers)
     server, total, bad = [], [], 0
     for i, path in enumerate(paths):
         body = bodies[i] if bodies else None
@@ -135,6 +139,7 @@ def reads(results: Results, data: Data, size) -> None:
             for q in qs:
                 list(search_accounts(program=data.program, query=q)[:25])
 
+        selector()  # warm up
         started = time.perf_counter()
         selector()
         in_process = (time.perf_counter() - started) * 1000 / len(qs)
@@ -145,6 +150,7 @@ def reads(results: Results, data: Data, size) -> None:
             f"selector alone (ORM + SQL, in-process): mean {ms(in_process)}",
             f"{pct(got['server'], 95) / 20:.2f} of budget",
             ok=pct(got["server"], 95) < 20 and not got["errors"],
+            errors=got["errors"],
         )
 
     # History: the first page and a deep keyset page, for the hot account and for everyone.
@@ -185,6 +191,7 @@ def reads(results: Results, data: Data, size) -> None:
             f"selector alone: {p50_p95(in_process)}",
             f"{pct(got['server'], 95) / 30:.2f} of budget",
             ok=pct(got["server"], 95) < 30 and not got["errors"],
+            errors=got["errors"],
         )
 
     # The console's HTMX preview, logged in as a manager.
@@ -213,6 +220,7 @@ def reads(results: Results, data: Data, size) -> None:
         f"GET /health round trip: {p50_p95(health['total'])}",
         f"{pct(got['total'], 95) / 50:.2f} of budget",
         ok=pct(got["total"], 95) < 50 and not got["errors"],
+        errors=got["errors"] + health["errors"],
     )
 
 
