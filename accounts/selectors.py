@@ -38,12 +38,10 @@ def _prefixes(query: str) -> dict[str, list[str]]:
     return prefixes
 
 
-def search_accounts(
-    *, program: Program, query: str, limit: int | None = None
-) -> QuerySet[LoyaltyAccount]:
-    """Accounts whose email, phone or customer id equals or starts with `query`: those found
-    by email first, by email; then by phone, by phone; then by customer id; so that a page of
-    results is stable. With `limit`, only the first `limit` of them (slice within that).
+def search_accounts(*, program: Program, query: str, limit: int = 100) -> QuerySet[LoyaltyAccount]:
+    """The first `limit` accounts whose email, phone or customer id equals or starts with
+    `query`: those found by email first, by email; then by phone, by phone; then by customer
+    id; so that a page of results is stable. Callers slice pages within the first `limit`.
 
     Each field is searched on its own, an ordered index range read up to `limit` rows, and
     the few rows are merged here: one OR over three prefixes would read and sort every match.
@@ -59,16 +57,12 @@ def search_accounts(
                 .alias(key=_key(field))
                 .filter(_prefix(prefix))
                 .order_by("key", "id")
-                .values_list("id", field)
+                .values_list("id", field)[:limit]
             )
-            if limit is not None:
-                matches = matches[:limit]
             for pk, value in matches:
                 # An account found by several fields is listed where it sorts first.
                 found.setdefault(pk, (rank, value.encode(), str(pk)))
-    ordered = sorted(found, key=found.__getitem__)
-    if limit is not None:
-        ordered = ordered[:limit]
+    ordered = sorted(found, key=found.__getitem__)[:limit]
     if not ordered:
         return LoyaltyAccount.objects.none()
     position = Case(

@@ -137,7 +137,7 @@ def reads(results: Results, data: Data, size) -> None:
 
         def selector(qs=qs):
             for q in qs:
-                list(search_accounts(program=data.program, query=q)[:25])
+                list(search_accounts(program=data.program, query=q, limit=25))
 
         selector()  # warm up
         started = time.perf_counter()
