@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres reliability lint format bench serve deps browser clean screenshots
+.PHONY: run test test-postgres reliability lint format bench bench-smoke serve deps browser wrk clean screenshots
 
 deps: .venv/.synced
 
@@ -55,6 +55,34 @@ reliability: deps
 # Re-take the README's screenshots (docs/screenshots/) with the browser tests.
 screenshots: deps browser
 	UPDATE_SCREENSHOTS=1 $(UV) run --frozen pytest tests/browser -q
+
+# Production serving: gunicorn, static files collected and served by whitenoise, settings from
+# the environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS; DEBUG off unless set).
+# WEB_CONCURRENCY workers (default 4). See docs/deploy.md.
+serve: deps
+	DEBUG=$${DEBUG:-0} $(MANAGE) collectstatic --no-input -v0
+	DEBUG=$${DEBUG:-0} $(MANAGE) migrate --no-input -v0
+	DEBUG=$${DEBUG:-0} $(UV) run --frozen gunicorn loyalty_admin.wsgi \
+		--workers $${WEB_CONCURRENCY:-4} --bind $(HOST):$(PORT) --access-logfile -
+
+# wrk drives the HTTP benchmarks (Debian package); installed when run as root.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null); \
+		else \
+			echo "wrk is missing: sudo apt-get install wrk"; exit 1; \
+		fi; }
+
+# The benchmark suite (docs/performance.md): its own PostgreSQL database (BENCH_DATABASE_URL,
+# default postgres://postgres@127.0.0.1:5432/bench, dropped and re-created), Redis db 15,
+# 1M accounts / 5M events, about 12-15 minutes on 2 cores. Writes the table into
+# docs/performance.md. bench-smoke: the same on tiny data in about a minute (CI).
+bench: deps wrk
+	$(UV) run --frozen python -m bench.run
+
+bench-smoke: deps wrk
+	$(UV) run --frozen python -m bench.run --smoke
 
 lint: deps
 	$(UV) run --frozen ruff check .

@@ -64,8 +64,8 @@ class AccountSearchApi(NativeApiView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         program = program_or_404(params.validated_data["program"])
-        accounts = search_accounts(program=program, query=params.validated_data["q"])
-        page = list(accounts[: params.validated_data["limit"]])
+        limit = params.validated_data["limit"]
+        page = list(search_accounts(program=program, query=params.validated_data["q"], limit=limit))
         return Response(self.OutputSerializer({"accounts": page}).data)
 
 

@@ -111,19 +111,9 @@ class LoyaltyAccount(models.Model):
             models.CheckConstraint(condition=Q(phone__startswith="+"), name="phone_e164"),
         ]
         indexes = [
-            # Prefix search (LIKE 'abc%') on PostgreSQL needs the pattern operator class when
-            # the database collation is not C; SQLite ignores opclasses and uses range scans.
-            models.Index(
-                fields=["email"], name="account_email_prefix", opclasses=["varchar_pattern_ops"]
-            ),
-            models.Index(
-                fields=["phone"], name="account_phone_prefix", opclasses=["varchar_pattern_ops"]
-            ),
-            models.Index(
-                fields=["customer_id"],
-                name="account_custid_prefix",
-                opclasses=["varchar_pattern_ops"],
-            ),
+            # Prefix search: on PostgreSQL, (program, field COLLATE "C", id) expression indexes
+            # made by migration 0003 serve both the LIKE 'abc%' and the order of results
+            # (accounts.selectors); on SQLite the unique (program, field) indexes do.
             models.Index(fields=["program", "created_at", "id"], name="account_program_created"),
         ]
 

@@ -3,39 +3,73 @@
 import re
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, When
+from django.db.models.functions import Collate
 
 from .models import LoyaltyAccount, Program
 from .phones import phone_prefixes
 
+# Which field matched decides the order of results: email matches first, then phone, then
+# customer id; within each, by that field in byte order, then id.
+SEARCH_FIELDS = ("email", "phone", "customer_id")
 
-def _prefix(field: str, prefix: str) -> Q:
-    # PostgreSQL answers LIKE 'abc%' from the varchar_pattern_ops index. SQLite's LIKE with
-    # ESCAPE cannot use an index, but a range on the binary-collated column can, and for a
-    # binary collation the range [prefix, prefix+1) is exactly "starts with prefix".
+
+def _key(field: str):
+    # Byte order ("C" collation) on PostgreSQL, whatever the database's collation: the
+    # (program, field COLLATE "C", id) indexes of migration 0003 answer both the prefix test
+    # and the order, so a short prefix on a million rows reads only the rows it returns.
+    # SQLite's default collation is already byte order (BINARY).
+    return Collate(F(field), "C") if connection.vendor == "postgresql" else F(field)
+
+
+def _prefix(prefix: str) -> Q:
     if connection.vendor == "postgresql":
-        return Q(**{f"{field}__startswith": prefix})
+        return Q(key__startswith=prefix)
+    # SQLite's LIKE with ESCAPE cannot use an index, but a range on the binary-collated column
+    # can, and for a binary collation the range [prefix, prefix+1) is exactly the prefix.
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper})
+    return Q(key__gte=prefix, key__lt=upper)
 
 
-def search_accounts(*, program: Program, query: str) -> QuerySet[LoyaltyAccount]:
-    """Accounts whose email, phone or customer id equals or starts with `query`.
+def _prefixes(query: str) -> dict[str, list[str]]:
+    prefixes = {"email": [query.lower()], "phone": [], "customer_id": [query]}
+    if re.fullmatch(r"[\d\s()+.\-/]+", query) and re.search(r"\d{2,}", re.sub(r"\D", "", query)):
+        prefixes["phone"] = phone_prefixes(query)
+    return prefixes
 
-    Ordered by email, then phone, so that a page of results is stable.
+
+def search_accounts(*, program: Program, query: str, limit: int = 100) -> QuerySet[LoyaltyAccount]:
+    """The first `limit` accounts whose email, phone or customer id equals or starts with
+    `query`: those found by email first, by email; then by phone, by phone; then by customer
+    id; so that a page of results is stable. Callers slice pages within the first `limit`.
+
+    Each field is searched on its own, an ordered index range read up to `limit` rows, and
+    the few rows are merged here: one OR over three prefixes would read and sort every match.
     """
     query = query.strip()
     if not query:
         return LoyaltyAccount.objects.none()
-    condition = _prefix("email", query.lower()) | _prefix("customer_id", query)
-    if re.fullmatch(r"[\d\s()+.\-/]+", query) and re.search(r"\d{2,}", re.sub(r"\D", "", query)):
-        for prefix in phone_prefixes(query):
-            condition |= _prefix("phone", prefix)
+    found: dict[object, tuple] = {}
+    for rank, field in enumerate(SEARCH_FIELDS):
+        for prefix in _prefixes(query)[field]:
+            matches = (
+                LoyaltyAccount.objects.filter(program=program)
+                .alias(key=_key(field))
+                .filter(_prefix(prefix))
+                .order_by("key", "id")
+                .values_list("id", field)[:limit]
+            )
+            for pk, value in matches:
+                # An account found by several fields is listed where it sorts first.
+                found.setdefault(pk, (rank, value.encode(), str(pk)))
+    ordered = sorted(found, key=found.__getitem__)[:limit]
+    if not ordered:
+        return LoyaltyAccount.objects.none()
+    position = Case(
+        *(When(pk=pk, then=i) for i, pk in enumerate(ordered)), output_field=IntegerField()
+    )
     return (
-        LoyaltyAccount.objects.filter(program=program)
-        .filter(condition)
-        .select_related("program")
-        .order_by("email", "phone", "id")
+        LoyaltyAccount.objects.filter(pk__in=ordered).select_related("program").order_by(position)
     )
 
 

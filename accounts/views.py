@@ -38,11 +38,8 @@ def search(request: HttpRequest) -> TemplateResponse:
     if form.is_valid():
         query, offset = form.cleaned_data["q"], form.cleaned_data["offset"] or 0
     # One row more than a page tells whether there is a next page without counting matches.
-    found = list(
-        search_accounts(program=request.program, query=query)[
-            offset : offset + SEARCH_PAGE_SIZE + 1
-        ]
-    )
+    limit = offset + SEARCH_PAGE_SIZE + 1
+    found = list(search_accounts(program=request.program, query=query, limit=limit)[offset:])
     context = {
         "form": form,
         "query": query,

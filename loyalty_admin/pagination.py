@@ -54,8 +54,9 @@ def keyset_page(
         created_at, pk = decode_cursor(cursor)
         op = "lt" if newest_first else "gt"
         try:
-            # The redundant `created_at <=/>= t` bound lets the database range-scan the
-            # (created_at, id) index; with the OR alone SQLite scans it from the start.
+            # The first condition says nothing new, but it is a bound the (..., created_at, id)
+            # index can start from; the OR alone is only a filter, which both engines apply
+            # while reading (and skipping) every row before the cursor.
             queryset = queryset.filter(
                 Q(**{f"created_at__{op}e": created_at}),
                 Q(**{f"created_at__{op}": created_at}) | Q(**{f"id__{op}": pk}),

@@ -59,3 +59,19 @@ def test_enrolment_normalizes_identity_and_refuses_duplicates(program):
         enroll_account(program=program, phone="12")
     with pytest.raises(InvalidIdentity):
         enroll_account(program=program)
+
+
+def test_a_limited_search_is_the_start_of_the_full_one(program):
+    for i in range(6):
+        AccountFactory(program=program, email=f"c{5 - i}@example.com", customer_id=f"c-{i}")
+    # Found by email and by customer id: listed once, with the email matches.
+    AccountFactory(program=program, email="cz@example.com", customer_id="cz")
+
+    full = list(search_accounts(program=program, query="c"))
+
+    assert [a.email for a in full[:7]] == [f"c{i}@example.com" for i in range(6)] + [
+        "cz@example.com"
+    ]
+    assert len(full) == len(set(full))
+    for limit in (1, 3, 7, 20):
+        assert list(search_accounts(program=program, query="c", limit=limit)) == full[:limit]

@@ -1,0 +1,445 @@
+"""The benchmark's scenarios after the data is loaded (see bench/run.py)."""
+
+import json
+import random
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection, transaction
+
+from accounts.models import LoyaltyAccount, Program
+from accounts.selectors import search_accounts
+from ledger import services
+from ledger.models import LoyaltyEvent, Reason
+from ledger.selectors import account_history
+from loyalty_admin.models import ApiClient
+from loyalty_admin.pagination import encode_cursor, keyset_page
+from loyalty_admin.services import save_operator
+
+from .run import ROOT, Results, ms, pct, request
+
+SPREAD_ACCOUNTS = 100_000
+
+
+@dataclass
+class Data:
+    program: Program
+    hot: LoyaltyAccount
+    client: ApiClient
+    key: str
+    session: str
+    csrf: str
+    spread_ids: list[uuid.UUID]
+    accounts: int = 0
+    events: int = 0
+    hot_events: int = 0
+    bulk_sample: list = field(default_factory=list)
+
+    def refresh_counts(self) -> None:
+        self.accounts = LoyaltyAccount.objects.count()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM ledger_loyaltyevent")
+            self.events = cursor.fetchone()[0]
+        self.hot_events = LoyaltyEvent.objects.filter(account=self.hot).count()
+
+
+def prepare(size) -> Data:
+    program = Program.objects.resolve("main")
+    hot = LoyaltyAccount.objects.get(program=program, customer_id="CUST-0000042")
+    client, key = ApiClient.objects.create_key(
+        name="Benchmark", scopes="read,write", rate_limit=1_000_000_000
+    )
+    manager, _ = save_operator(email="bench-manager@example.com", role="manager")
+    session = SessionStore()
+    session[SESSION_KEY] = str(manager.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = manager.get_session_auth_hash()
+    session.create()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM accounts_loyaltyaccount WHERE id <> %s ORDER BY random() LIMIT %s",
+            [hot.pk, SPREAD_ACCOUNTS],
+        )
+        spread = [row[0] for row in cursor.fetchall()]
+    return Data(
+        program=program,
+        hot=hot,
+        client=client,
+        key=key,
+        session=session.session_key,
+        csrf=uuid.uuid4().hex,  # an unmasked 32-character secret: cookie and header agree
+        spread_ids=spread,
+    )
+
+
+def register_pgbench_accounts(ids: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_account")
+        cursor.execute("CREATE TABLE bench_account (n integer PRIMARY KEY, id uuid NOT NULL)")
+        with cursor.cursor.copy("COPY bench_account (n, id) FROM STDIN") as copy:
+            for n, pk in enumerate(ids, start=1):
+                copy.write_row((n, pk))
+        cursor.execute("ANALYZE bench_account")
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def http_samples(paths: list[str], headers: dict, method: str = "GET", bodies=None) -> dict:
+    # One unmeasured pass first: every worker has loaded what the request needs (phone
+    # metadata, templates) and the pages are in PostgreSQL's cache.
+    for i, path in enumerate(paths):
+        request(method, path, body=bodies[i] if bodies else None, headers=headers)
+    server, total, bad = [], [], 0
+    for i, path in enumerate(paths):
+        body = bodies[i] if bodies else None
+        status, s, t, _ = request(method, path, body=body, headers=headers)
+        bad += status != 200
+        server.append(s)
+        total.append(t)
+    return {"server": server, "total": total, "errors": bad}
+
+
+def p50_p95(values: list[float]) -> str:
+    return f"p50 {ms(pct(values, 50))}, p95 {ms(pct(values, 95))}"
+
+
+def reads(results: Results, data: Data, size) -> None:
+    rng = random.Random(7)
+    auth = {"Authorization": f"Bearer {data.key}"}
+    sample = list(
+        LoyaltyAccount.objects.filter(pk__in=rng.sample(data.spread_ids, size.samples)).values_list(
+            "email", "phone", "customer_id"
+        )
+    )
+    queries = {
+        "email prefix (2–6 characters)": [e[: rng.randint(2, 6)] for e, _, _ in sample],
+        "phone prefix (+1 and 3–7 digits)": [p[: rng.randint(5, 9)] for _, p, _ in sample],
+        "exact customer id": [c for _, _, c in sample],
+    }
+    for name, qs in queries.items():
+        got = http_samples(
+            [f"/api/v1/accounts?{urllib.parse.urlencode({'q': q})}" for q in qs], auth
+        )
+
+        def selector(qs=qs):
+            for q in qs:
+                list(search_accounts(program=data.program, query=q, limit=25))
+
+        selector()  # warm up
+        started = time.perf_counter()
+        selector()
+        in_process = (time.perf_counter() - started) * 1000 / len(qs)
+        results.add(
+            f"Search, {name}, GET /api/v1/accounts?q= (server time)",
+            "p95 < 20 ms",
+            f"{p50_p95(got['server'])}; {got['errors']} errors / {len(qs)}",
+            f"selector alone (ORM + SQL, in-process): mean {ms(in_process)}",
+            f"{pct(got['server'], 95) / 20:.2f} of budget",
+            ok=pct(got["server"], 95) < 20 and not got["errors"],
+            errors=got["errors"],
+        )
+
+    # History: the first page and a deep keyset page, for the hot account and for everyone.
+    hot_events = LoyaltyEvent.objects.filter(account=data.hot).order_by("-created_at", "-id")
+    deep_hot = hot_events.values_list("created_at", "id")[int(data.hot_events * 0.9)]
+    everyone = LoyaltyEvent.objects.order_by("-created_at", "-id")
+    deep_all = everyone.values_list("created_at", "id")[data.events // 2]
+    cases = [
+        ("hot account, first page", f"/api/v1/accounts/{data.hot.pk}/events?limit=25", None, True),
+        (
+            f"hot account, page at event {int(data.hot_events * 0.9):,}",
+            f"/api/v1/accounts/{data.hot.pk}/events?limit=25&cursor={encode_cursor(*deep_hot)}",
+            encode_cursor(*deep_hot),
+            True,
+        ),
+        ("all events, first page", "/api/v1/events?limit=25", None, False),
+        (
+            f"all events, page at event {data.events // 2:,}",
+            f"/api/v1/events?limit=25&cursor={encode_cursor(*deep_all)}",
+            encode_cursor(*deep_all),
+            False,
+        ),
+    ]
+    for name, path, cursor, per_account in cases:
+        got = http_samples([path] * size.samples, auth)
+
+        def selector(cursor=cursor, per_account=per_account):
+            if per_account:
+                account_history(account=data.hot, cursor=cursor, limit=25)
+            else:
+                keyset_page(LoyaltyEvent.objects.all(), cursor=cursor, limit=25)
+
+        in_process = timed(selector, size.samples)
+        results.add(
+            f"History, {name} (server time)",
+            "< 30 ms",
+            f"{p50_p95(got['server'])}; {got['errors']} errors",
+            f"selector alone: {p50_p95(in_process)}",
+            f"{pct(got['server'], 95) / 30:.2f} of budget",
+            ok=pct(got["server"], 95) < 30 and not got["errors"],
+            errors=got["errors"],
+        )
+
+    # The console's HTMX preview, logged in as a manager.
+    reason = Reason.objects.get(program=data.program, code="REWARD")
+    ids = rng.sample(data.spread_ids, size.samples)
+    headers = {
+        "Cookie": f"sessionid={data.session}; csrftoken={data.csrf}",
+        "X-CSRFToken": data.csrf,
+        "HX-Request": "true",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    form = urllib.parse.urlencode(
+        {"reason": reason.pk, "amount": 50, "history_title": "", "note": "", "token": uuid.uuid4()}
+    ).encode()
+    got = http_samples(
+        [f"/accounts/{pk}/adjustments/preview" for pk in ids],
+        headers,
+        method="POST",
+        bodies=[form] * len(ids),
+    )
+    health = http_samples(["/health"] * size.samples, {})
+    results.add(
+        "Preview partial (HTMX POST, logged in): round trip",
+        "p95 < 50 ms",
+        f"{p50_p95(got['total'])} (server {p50_p95(got['server'])}); {got['errors']} errors",
+        f"GET /health round trip: {p50_p95(health['total'])}",
+        f"{pct(got['total'], 95) / 50:.2f} of budget",
+        ok=pct(got["total"], 95) < 50 and not got["errors"],
+        errors=got["errors"] + health["errors"],
+    )
+
+
+def _bulk_file(customer_ids: list[str]) -> bytes:
+    lines = ["customer_id,points,reason,history_title"]
+    for cid in customer_ids:
+        lines.append(f"{cid},25,REWARD,Benchmark bonus")
+        lines.append(f"{cid},-10,REDEEM_DISCOUNT,Benchmark redemption")
+    return ("\n".join(lines) + "\n").encode()
+
+
+class _timing:
+    """Adds up the time spent in some of a module's functions until restore()."""
+
+    def __init__(self, module, names: list[str]) -> None:
+        self.module, self.seconds = module, dict.fromkeys(names, 0.0)
+        self.originals = {name: getattr(module, name) for name in names}
+        for name, original in self.originals.items():
+            setattr(module, name, self._timed(name, original))
+
+    def _timed(self, name, original):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+
+        return timed
+
+    def restore(self) -> None:
+        for name, original in self.originals.items():
+            setattr(self.module, name, original)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def bulk(results: Results, data: Data, size) -> None:
+    manager = save_operator(email="bench-manager@example.com", role="manager")[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT customer_id FROM accounts_loyaltyaccount WHERE id <> %s "
+            "ORDER BY random() LIMIT %s",
+            [data.hot.pk, size.bulk_rows // 2 + size.bulk_reference_rows // 2],
+        )
+        customers = [row[0] for row in cursor.fetchall()]
+    reference_customers = customers[: size.bulk_reference_rows // 2]
+    customers = customers[size.bulk_reference_rows // 2 :]
+
+    # Reference: the previous implementation, one `_append` (ORM writes) per row; rolled back.
+    batch, check = services.upload_bulk(
+        program=data.program,
+        uploaded_by=manager,
+        filename="ref.csv",
+        data=_bulk_file(reference_customers),
+    )
+    assert not check.errors, check.errors[:3]
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            lines = services.check_bulk(
+                program=data.program, content=batch.content, lock=True
+            ).lines
+            for line in lines:
+                services._append(
+                    line.account,
+                    points=line.points,
+                    affects_lifetime=line.reason.affects_lifetime,
+                    type=LoyaltyEvent.Type.ADJUST_POINTS,
+                    reason=line.reason,
+                    reason_text=line.reason.label,
+                    history_title=line.history_title,
+                    note=line.note,
+                    visible_to_customer=line.visible_to_customer,
+                    source=LoyaltyEvent.Source.BULK_IMPORT,
+                    actor=manager,
+                    batch=batch,
+                )
+            raise _Rollback
+    except _Rollback:
+        pass
+    reference_rate = len(lines) / (time.perf_counter() - started)
+
+    content = _bulk_file(customers)
+    started = time.perf_counter()
+    batch, check = services.upload_bulk(
+        program=data.program, uploaded_by=manager, filename="bench.csv", data=content
+    )
+    check_seconds = time.perf_counter() - started
+    assert not check.errors, check.errors[:3]
+    phases = _timing(
+        services,
+        ["check_bulk", "_load_open_lots", "_insert_rows", "_update_rows", "_allocate_ids"],
+    )
+    started = time.perf_counter()
+    try:
+        services.apply_bulk(batch=batch)
+    finally:
+        phases.restore()
+    apply_seconds = time.perf_counter() - started
+    spent = {name: round(seconds, 1) for name, seconds in phases.seconds.items()}
+    spent["rest (rows computed in memory)"] = round(apply_seconds - sum(phases.seconds.values()), 1)
+    results.notes.append(
+        f"Bulk apply of {check.rows:,} rows, seconds by phase: "
+        + ", ".join(f"{name} {seconds}" for name, seconds in spent.items())
+        + " (check_bulk re-checks every row against the locked accounts)."
+    )
+    rate = check.rows / apply_seconds
+    results.add(
+        f"Bulk apply of {check.rows:,} rows ({len(customers):,} customers, +25 then −10 each)",
+        "≥ 3,000 rows/s",
+        f"{rate:,.0f} rows/s ({apply_seconds:.1f} s; the upload's dry run took "
+        f"{check_seconds:.1f} s)",
+        f"row-by-row ORM writes (previous apply_bulk), {len(lines):,} rows: "
+        f"{reference_rate:,.0f} rows/s",
+        f"{rate / reference_rate:.1f}× previous",
+        ok=rate >= 3_000,
+    )
+    sample = random.Random(3).sample(customers, min(2_000, len(customers)))
+    data.bulk_sample = list(
+        LoyaltyAccount.objects.filter(customer_id__in=sample).values_list("pk", flat=True)
+    )
+
+
+def export_memory(results: Results, env: dict, size) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.export_csv", str(size.export_events)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    results.add(
+        f"CSV export of {got['rows']:,} events: peak memory (streaming, bench script)",
+        "bounded (not proportional to rows)",
+        f"peak RSS {got['peak_mb']:.0f} MB (+{got['peak_mb'] - got['baseline_mb']:.0f} MB while "
+        f"streaming {got['mb_out']:.0f} MB of CSV in {got['seconds']:.1f} s)",
+        f"process after Django set-up: {got['baseline_mb']:.0f} MB; "
+        f"{got['rows_per_s']:,.0f} rows/s",
+        "",
+    )
+
+
+def profile(results: Results, data: Data, smoke: bool) -> None:
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {data.key}"}
+    rng = random.Random(11)
+    n = 30 if smoke else 400
+    db_ms = [0.0]
+    db_calls = [0]
+
+    def measure(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            db_ms[0] += (time.perf_counter() - started) * 1000
+            db_calls[0] += 1
+
+    def native():
+        pk = rng.choice(data.spread_ids)
+        response = client.post(
+            f"/api/v1/accounts/{pk}/adjustments",
+            {"reason": "REWARD", "points": 1},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+            **auth,
+        )
+        assert response.status_code == 201, response.content
+
+    def bare():
+        pk = rng.choice(data.spread_ids)
+        response = client.post(
+            f"/bench/bare/{pk}/adjust",
+            {"points": 1},
+            content_type="application/json",
+            HTTP_X_BENCH_CLIENT=data.client.pk,
+        )
+        assert response.status_code == 201, response.content
+
+    figures = {}
+    for name, fn in (("native", native), ("bare", bare)):
+        fn()  # warm up
+        db_ms[0], db_calls[0] = 0.0, 0
+        with connection.execute_wrapper(measure):
+            total = sum(timed(fn, n))
+        figures[name] = (total / n, db_ms[0] / n, db_calls[0] / n)
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for _ in range(n):
+        native()
+    profiler.stop()
+    text = profiler.output_text(unicode=True, color=False, show_all=False)
+    target = (
+        Path(ROOT / "docs" / "profile-adjust.txt")
+        if not smoke
+        else Path(ROOT / "bench" / "profile-smoke.txt")
+    )
+    target.write_text(
+        f"pyinstrument: {n} native POST /api/v1/accounts/{{id}}/adjustments in-process "
+        "(django.test.Client, bench settings, PostgreSQL + Redis)\n\n" + text
+    )
+    (nt, nd, nq), (bt, bd, bq) = figures["native"], figures["bare"]
+    results.add(
+        "Adjust in-process (profile run): time per request, of which SQL round trips",
+        "—",
+        f"native {ms(nt)} (SQL {ms(nd)} in {nq:.0f} statements, Python {ms(nt - nd)})",
+        f"bare view {ms(bt)} (SQL {ms(bd)} in {bq:.0f} statements, Python {ms(bt - bd)})",
+        f"{bt / nt:.2f}× bare",
+    )
+    results.raw["profile"] = {
+        "native": figures["native"],
+        "bare": figures["bare"],
+        "file": str(target),
+    }
