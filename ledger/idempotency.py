@@ -7,7 +7,7 @@ import json
 from django.db import IntegrityError, transaction
 
 from .exceptions import IdempotencyConflict
-from .models import IdempotencyRecord
+from .models import IdempotencyRecord, LoyaltyEvent
 
 
 def fingerprint(action: str, **request: object) -> str:
@@ -35,3 +35,9 @@ def claim_key(*, scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRec
     if record.fingerprint != fingerprint:
         raise IdempotencyConflict()
     return record, False
+
+
+def remember(record: IdempotencyRecord, *, event: LoyaltyEvent) -> None:
+    """Link a claimed key to the event its request made, for the replays to return."""
+    record.event = event
+    record.save(update_fields=["event"])

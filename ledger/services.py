@@ -47,7 +47,7 @@ from .exceptions import (
     ReasonSignMismatch,
     SelfApproval,
 )
-from .idempotency import claim_key, fingerprint
+from .idempotency import claim_key, fingerprint, remember
 from .models import (
     ApprovalRequest,
     BulkBatch,
@@ -894,8 +894,7 @@ def adjust_points(
         location_id=location_id,
     )
     if record is not None:
-        record.event = event
-        record.save(update_fields=["event"])
+        remember(record, event=event)
     return event
 
 
@@ -957,8 +956,7 @@ def accumulate_points(
         location_id=location_id,
     )
     if record is not None:
-        record.event = event
-        record.save(update_fields=["event"])
+        remember(record, event=event)
     return event
 
 
@@ -1023,8 +1021,7 @@ def reverse_event(
         reverses=event,
     )
     if record is not None:
-        record.event = reversal
-        record.save(update_fields=["event"])
+        remember(record, event=reversal)
     audit.record(
         action="event.reversed",
         actor=actor,

@@ -1,10 +1,11 @@
 import pytest
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import Client, TransactionTestCase
 
 from accounts.models import Program
 from accounts.services import create_program
-from ledger.models import Reason
+from ledger.models import LoyaltyEvent, Reason
+from ledger.services import adjust_points
 
 from .factories import AccountFactory, operator
 
@@ -77,3 +78,37 @@ def agent(db):
 @pytest.fixture
 def manager(db):
     return operator("manager")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Operators are built with a real password; the default hasher costs ~0.3 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def funded(account, reasons, manager):
+    """The customer with 1,000 points, all earned."""
+    adjust_points(
+        account=account,
+        points=1000,
+        reason=reasons["REWARD"],
+        source=LoyaltyEvent.Source.ADMIN_UI,
+        actor=manager,
+    )
+    account.refresh_from_db()
+    return account

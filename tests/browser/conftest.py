@@ -58,11 +58,6 @@ def page(browser, live_server):
     context.close()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def customer(transactional_db, program, reasons, manager):
     """Dana, with 1,000 points earned, whom agents find by her phone number."""

@@ -1,47 +1,10 @@
 from datetime import timedelta
 
-import pytest
-from django.test import Client
 from django.utils import timezone
 
-from accounts.models import LoyaltyAccount
 from ledger.models import LoyaltyEvent
-from ledger.services import adjust_points
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def agent_client(agent) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
-
-
-@pytest.fixture
-def manager_client(manager) -> Client:
-    client = Client()
-    client.force_login(manager)
-    return client
-
-
-@pytest.fixture
-def funded(account, reasons, manager) -> LoyaltyAccount:
-    """The customer with 1,000 points, all earned."""
-    adjust_points(
-        account=account,
-        points=1000,
-        reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
-    )
-    account.refresh_from_db()
-    return account
 
 
 def noon(days_ago: int):

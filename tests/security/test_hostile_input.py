@@ -51,11 +51,6 @@ json_value = st.one_of(
 form_value = st.one_of(text, numbers.map(str), st.sampled_from(["", " ", "1e9", "0x10", "٣"]))
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def target(program, reasons):
     account = AccountFactory(program=program, email="fuzz@example.com")

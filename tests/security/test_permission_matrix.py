@@ -256,11 +256,6 @@ def path_of(route: str, pattern: URLPattern, params: dict) -> str:
     return path
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def request(client: Client, rule: Rule, route: str, path: str):
     if rule.method == "GET":
         return client.get(path, rule.query)
