@@ -31,4 +31,14 @@
       window.location.assign(items[0].href);
     }
   });
+
+  // The search box has the focus as the page loads, so a quick typist can type before htmx
+  // starts listening; search for whatever was typed by then. (htmx's own DOMContentLoaded
+  // handler was registered first, so it has processed the page when this runs.)
+  document.addEventListener("DOMContentLoaded", function () {
+    var input = document.querySelector("[data-search-input]");
+    if (input && window.htmx && input.value !== input.defaultValue) {
+      window.htmx.trigger(input, "search");
+    }
+  });
 })();

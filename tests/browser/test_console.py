@@ -76,7 +76,8 @@ def test_it_works_by_keyboard_alone(page, agent, customer):
     page.keyboard.press("Enter")
     wait_for_home(page)
 
-    page.keyboard.type("dana.b")  # the search box has the focus
+    expect(page.locator("#search-q")).to_be_focused()  # autofocus, as a person would see
+    page.keyboard.type("dana.b")
     expect(page.locator("a.result")).to_have_count(1)
     page.keyboard.press("ArrowDown")
     expect(page.locator("a.result")).to_be_focused()
