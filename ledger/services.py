@@ -632,6 +632,16 @@ def _append_bulk_lines(
     )
 
 
+def _refuse_reapplying(batch: BulkBatch) -> None:
+    """DuplicateBulkFile when this exact file was applied before."""
+    earlier = previous_application(batch)
+    if earlier is not None:
+        raise DuplicateBulkFile(
+            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
+            f"(batch {earlier.pk})."
+        )
+
+
 @transaction.atomic
 def apply_bulk(
     *,
@@ -647,12 +657,8 @@ def apply_bulk(
         raise BatchNotApplicable("This batch was already applied.")
     if batch.status == BulkBatch.Status.INVALID:
         raise BatchNotApplicable("This file has errors: fix them and upload it again.")
-    earlier = previous_application(batch)
-    if earlier is not None and not allow_duplicate:
-        raise DuplicateBulkFile(
-            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
-            f"(batch {earlier.pk})."
-        )
+    if not allow_duplicate:
+        _refuse_reapplying(batch)
     check = check_bulk(program=batch.program, content=batch.content, lock=True)
     if check.errors:
         raise BulkRejected([e.as_dict() for e in check.errors])
@@ -688,11 +694,8 @@ def submit_bulk(*, batch: BulkBatch, allow_duplicate: bool = False) -> BulkBatch
     """Apply a checked batch now, or, when it is large, queue it for the job worker."""
     if batch.rows <= settings.BULK_INLINE_ROWS:
         return run_bulk(batch=batch, allow_duplicate=allow_duplicate)
-    if not allow_duplicate and (earlier := previous_application(batch)) is not None:
-        raise DuplicateBulkFile(
-            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
-            f"(batch {earlier.pk})."
-        )
+    if not allow_duplicate:
+        _refuse_reapplying(batch)
     # The conditional update claims the batch, so a double click queues it once.
     claimable = [BulkBatch.Status.VALIDATED, BulkBatch.Status.FAILED]
     with transaction.atomic():
