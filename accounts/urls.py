@@ -16,6 +16,5 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.search, name="search"),
-    path("accounts/<uuid:account_id>/", views.account_detail, name="account"),
     path("program/", views.program_settings, name="program-settings"),
 ]

@@ -207,7 +207,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "EventTypeEnum": "ledger.models.LoyaltyEvent.Type",
-        "SquareEventTypeEnum": "ledger.square_api.SQUARE_TYPE_CHOICES",
+        "SquareEventTypeEnum": "ledger.api.square.events.SQUARE_TYPE_CHOICES",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
@@ -218,7 +218,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 # No inline scripts or styles anywhere in the console; the API docs page relaxes style-src
-# for itself only (loyalty_admin.api_urls).
+# for itself only (ledger.api.urls).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -6,8 +6,8 @@ from .health import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", health, name="health"),
-    path("", include("loyalty_admin.api_urls")),
+    path("", include("ledger.api.urls")),
     path("", include("accounts.urls")),
-    path("", include("ledger.urls")),
+    path("", include("ledger.console.urls")),
     path("", include("loyalty_admin.people_urls")),
 ]

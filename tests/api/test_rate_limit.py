@@ -6,7 +6,7 @@ import threading
 import pytest
 import redis
 
-from loyalty_admin import api_auth
+from ledger.api import auth as api_auth
 from tests.factories import api_client
 
 from .conftest import bearer
@@ -91,7 +91,7 @@ def test_with_redis_unreachable_the_api_still_answers(settings, program, caplog)
     api_auth._redis_down_until.clear()
     _, key = api_client("resilient", "read", rate=1)
 
-    with caplog.at_level(logging.WARNING, logger="loyalty_admin.api_auth"):
+    with caplog.at_level(logging.WARNING, logger="ledger.api.auth"):
         responses = [bearer(key).get("/api/v1/reasons") for _ in range(3)]
 
     assert [r.status_code for r in responses] == [200, 200, 200]

@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ledger.export import csv_lines
+from ledger.console.export import csv_lines
 from ledger.selectors import EXPORT_COLUMNS, EventFilters, export_rows, filter_events
 
 from .conftest import make_event

@@ -58,7 +58,7 @@ def square_errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 class BearerKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "loyalty_admin.api_auth.BearerKeyAuthentication"
+    target_class = "ledger.api.auth.BearerKeyAuthentication"
     name = "bearerKey"
 
     def get_security_definition(self, auto_schema):
@@ -70,7 +70,7 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):
 
 
 class YotpoKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "loyalty_admin.api_auth.YotpoKeyAuthentication"
+    target_class = "ledger.api.auth.YotpoKeyAuthentication"
     name = "yotpoKey"
 
     def get_security_definition(self, auto_schema):
@@ -78,7 +78,7 @@ class YotpoKeyScheme(OpenApiAuthenticationExtension):
 
 
 class OperatorSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "loyalty_admin.api_auth.OperatorSessionAuthentication"
+    target_class = "ledger.api.auth.OperatorSessionAuthentication"
     name = "operatorSession"
 
     def get_security_definition(self, auto_schema):
@@ -93,6 +93,6 @@ class ApiAutoSchema(AutoSchema):
         name = type(serializer).__qualname__
         if "." not in name:
             return name
-        dialect = type(serializer).__module__.rsplit(".", 1)[-1]
-        prefix = {"square_api": "Square", "yotpo_api": "Yotpo"}.get(dialect, "")
+        dialect = type(serializer).__module__.split(".")[2]  # ledger.api.<dialect>.…
+        prefix = {"square": "Square", "yotpo": "Yotpo"}.get(dialect, "")
         return prefix + name.replace(".", "")

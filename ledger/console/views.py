@@ -12,24 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import LoyaltyAccount
-from accounts.views import HISTORY_PAGE_SIZE, account_or_404, account_page
-from loyalty_admin.audit import client_ip
-from loyalty_admin.decorators import manager_required, operator_required
-from loyalty_admin.pagination import InvalidCursor
-
-from .exceptions import LedgerError, SelfApproval
-from .export import csv_lines
-from .forms import (
-    AdjustmentForm,
-    BulkUploadForm,
-    HistoryFilterForm,
-    ReasonChangeForm,
-    ReasonForm,
-    RejectionForm,
-    ReversalForm,
-)
-from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
-from .selectors import (
+from ledger.exceptions import LedgerError, SelfApproval
+from ledger.models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+from ledger.selectors import (
     EXPORT_COLUMNS,
     account_approval_requests,
     account_history,
@@ -39,7 +24,8 @@ from .selectors import (
     recent_decisions,
     upcoming_expirations,
 )
-from .services import (
+from ledger.services import (
+    AdjustmentPreview,
     add_reason,
     adjust_points,
     approve_request,
@@ -53,7 +39,70 @@ from .services import (
     submit_bulk,
     upload_bulk,
 )
-from .tasks import applied_so_far
+from ledger.tasks import applied_so_far
+from loyalty_admin.audit import client_ip
+from loyalty_admin.decorators import manager_required, operator_required
+from loyalty_admin.pagination import InvalidCursor
+
+from .export import csv_lines
+from .forms import (
+    AdjustmentForm,
+    BulkUploadForm,
+    HistoryFilterForm,
+    ReasonChangeForm,
+    ReasonForm,
+    RejectionForm,
+    ReversalForm,
+)
+
+# --- The account page ----
+
+HISTORY_PAGE_SIZE = 20
+
+
+def account_or_404(request: HttpRequest, account_id: UUID) -> LoyaltyAccount:
+    """An account of the console's program; any other id is a 404."""
+    accounts = LoyaltyAccount.objects.select_related("program")
+    return get_object_or_404(accounts, pk=account_id, program=request.program)
+
+
+def account_page(
+    request: HttpRequest,
+    account: LoyaltyAccount,
+    *,
+    form: AdjustmentForm | None = None,
+    preview: AdjustmentPreview | None = None,
+    cursor: str | None = None,
+    status: int = 200,
+) -> TemplateResponse:
+    """The customer's page; the adjustment view re-renders it when a plain POST fails."""
+    try:
+        history = account_history(account=account, cursor=cursor, limit=HISTORY_PAGE_SIZE)
+    except InvalidCursor as exc:
+        raise BadRequest(str(exc)) from exc
+    if form is None:
+        form = AdjustmentForm(program=account.program, manager=request.is_manager)
+    context = {
+        "account": account,
+        "history": history,
+        "form": form,
+        "preview": preview,
+        "cursor": cursor,
+        "expirations": upcoming_expirations(account=account, limit=5),
+        "approval_requests": account_approval_requests(account=account),
+    }
+    template_name = "ledger/account.html"
+    if request.htmx and cursor:
+        template_name += "#event-rows"
+    return TemplateResponse(request, template_name, context, status=status)
+
+
+@require_GET
+@operator_required
+def account_detail(request: HttpRequest, account_id: UUID) -> TemplateResponse:
+    account = account_or_404(request, account_id)
+    return account_page(request, account, cursor=request.GET.get("cursor") or None)
+
 
 # --- Adjustments ----------------------------------------------------------------------------
 

@@ -9,14 +9,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.square_api import account_or_404, invalid, timestamp
-from loyalty_admin.api_auth import SquareApiView, api_client_of
-from loyalty_admin.api_fields import StrictBooleanField, StrictIntegerField
-from loyalty_admin.api_schema import square_errors
+from ledger import services
+from ledger.api.auth import SquareApiView, api_client_of
+from ledger.api.fields import StrictBooleanField, StrictIntegerField
+from ledger.api.schema import square_errors
+from ledger.history import search_events
+from ledger.models import LoyaltyEvent
 
-from . import services
-from .history import search_events
-from .models import LoyaltyEvent
+from .accounts import account_or_404, invalid, timestamp
 
 Source = LoyaltyEvent.Source
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)

@@ -13,16 +13,16 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import account_or_404, program_or_404
-from loyalty_admin.api_auth import NativeApiView, api_client_of, operator_of
-from loyalty_admin.api_fields import StrictBooleanField, StrictIntegerField
-from loyalty_admin.api_schema import native_errors
+from ledger import services
+from ledger.api.auth import NativeApiView, api_client_of, operator_of
+from ledger.api.fields import StrictBooleanField, StrictIntegerField
+from ledger.api.schema import native_errors
+from ledger.history import EventFilter, filtered_events
+from ledger.models import IdempotencyRecord, LoyaltyEvent, Reason
+from ledger.selectors import account_history
 from loyalty_admin.roles import is_manager
 
-from . import services
-from .history import EventFilter, filtered_events
-from .models import IdempotencyRecord, LoyaltyEvent, Reason
-from .selectors import account_history
+from .accounts import account_or_404, program_or_404
 
 Source = LoyaltyEvent.Source
 

@@ -8,11 +8,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from loyalty_admin.api_auth import NativeApiView
-from loyalty_admin.api_schema import native_errors
-
-from .models import LoyaltyAccount, Program
-from .selectors import search_accounts
+from accounts.models import LoyaltyAccount, Program
+from accounts.selectors import search_accounts
+from ledger.api.auth import NativeApiView
+from ledger.api.schema import native_errors
 
 
 def account_or_404(account_id: str) -> LoyaltyAccount:

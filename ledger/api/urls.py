@@ -4,13 +4,12 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts import api as accounts_api
-from accounts import square_api as square_accounts
-from ledger import api as ledger_api
-from ledger import square_api as square_ledger
-from ledger import yotpo_api
-
-from . import api_schema  # noqa: F401  (registers the OpenAPI security schemes)
+from . import schema  # noqa: F401  (registers the OpenAPI security schemes)
+from .native import accounts as accounts_api
+from .native import ledger as ledger_api
+from .square import accounts as square_accounts
+from .square import events as square_ledger
+from .yotpo import customers as yotpo_api
 
 native = [
     path("api/v1/accounts", accounts_api.AccountSearchApi.as_view(), name="api-accounts"),

@@ -13,16 +13,15 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import LoyaltyAccount, Program
+from accounts.phones import InvalidPhoneNumber, normalize_phone
+from accounts.services import enroll_account_once
+from ledger.api.auth import SquareApiView, api_client_of
+from ledger.api.fields import StrictIntegerField
+from ledger.api.schema import square_errors
 from ledger.models import LoyaltyEvent
 from ledger.selectors import upcoming_expirations
-from loyalty_admin.api_auth import SquareApiView, api_client_of
-from loyalty_admin.api_fields import StrictIntegerField
-from loyalty_admin.api_schema import square_errors
 from loyalty_admin.pagination import keyset_page
-
-from .models import LoyaltyAccount, Program
-from .phones import InvalidPhoneNumber, normalize_phone
-from .services import enroll_account_once
 
 PROGRAM_ID = OpenApiParameter("program_id", str, OpenApiParameter.PATH, description="id or main")
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)

@@ -34,15 +34,15 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.models import Program
+from loyalty_admin.models import ApiClient
+from loyalty_admin.roles import is_operator
 
-from .api_errors import (
+from .errors import (
     native_exception_handler,
     square_exception_handler,
     yotpo_exception_handler,
 )
-from .api_schema import ApiAutoSchema
-from .models import ApiClient
-from .roles import is_operator
+from .schema import ApiAutoSchema
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("accounts/<uuid:account_id>/", views.account_detail, name="account"),
     path(
         "accounts/<uuid:account_id>/adjustments/preview",
         views.adjustment_preview,

@@ -7,13 +7,12 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Program
+from ledger.exceptions import IdempotencyConflict, LedgerError
+from ledger.models import LoyaltyEvent, Reason
+from ledger.selectors import EventFilters
+from ledger.services import MAX_POINTS
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import ROLES
-
-from .exceptions import IdempotencyConflict, LedgerError
-from .models import LoyaltyEvent, Reason
-from .selectors import EventFilters
-from .services import MAX_POINTS
 
 # The ledger names the input it refuses; the console's form calls some of them differently.
 FORM_FIELDS = {"points": "amount", "reason": "reason", "note": "note"}

@@ -13,13 +13,12 @@ from rest_framework.response import Response
 
 from accounts.models import LoyaltyAccount, Program
 from accounts.phones import InvalidPhoneNumber, normalize_phone
-from loyalty_admin.api_auth import YotpoApiView, api_client_of
-from loyalty_admin.api_fields import QueryBooleanField, StrictBooleanField, StrictIntegerField
-from loyalty_admin.api_schema import native_errors
-
-from . import services
-from .models import LoyaltyEvent, Reason
-from .selectors import upcoming_expirations
+from ledger import services
+from ledger.api.auth import YotpoApiView, api_client_of
+from ledger.api.fields import QueryBooleanField, StrictBooleanField, StrictIntegerField
+from ledger.api.schema import native_errors
+from ledger.models import LoyaltyEvent, Reason
+from ledger.selectors import upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid", str, OpenApiParameter.HEADER, description="The program's id or alias (optional)."
