@@ -84,9 +84,12 @@ bench: deps wrk
 bench-smoke: deps wrk
 	$(UV) run --frozen python -m bench.run --smoke
 
+# ruff, then the layering contracts of pyproject.toml (import-linter): an upward import or a
+# face importing another face fails the lint.
 lint: deps
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 
 format: deps
 	$(UV) run --frozen ruff format .

@@ -19,6 +19,8 @@ from accounts.selectors import search_accounts
 from ledger import services
 from ledger.models import LoyaltyEvent, Reason
 from ledger.selectors import account_history
+from ledger.services import Actor, bulk_writer, posting
+from ledger.services import bulk as bulk_service
 from loyalty_admin.models import ApiClient
 from loyalty_admin.pagination import encode_cursor, keyset_page
 from loyalty_admin.services import save_operator
@@ -272,10 +274,12 @@ def bulk(results: Results, data: Data, size) -> None:
     reference_customers = customers[: size.bulk_reference_rows // 2]
     customers = customers[size.bulk_reference_rows // 2 :]
 
-    # Reference: the previous implementation, one `_append` (ORM writes) per row; rolled back.
-    batch, check = services.upload_bulk(
+    # Reference: the previous implementation, one `append` (ORM writes) per row; rolled back.
+    actor = Actor.of_operator(manager)
+    rows_actor = Actor.of_operator(manager, source=LoyaltyEvent.Source.BULK_IMPORT)
+    batch, check = services.upload_bulk_file(
         program=data.program,
-        uploaded_by=manager,
+        actor=actor,
         filename="ref.csv",
         data=_bulk_file(reference_customers),
     )
@@ -283,11 +287,11 @@ def bulk(results: Results, data: Data, size) -> None:
     started = time.perf_counter()
     try:
         with transaction.atomic():
-            lines = services.check_bulk(
-                program=data.program, content=batch.content, lock=True
+            lines = services.check_bulk_file(
+                program=data.program, content=batch.content, actor=rows_actor, lock=True
             ).lines
             for line in lines:
-                services._append(
+                posting.append(
                     line.account,
                     points=line.points,
                     affects_lifetime=line.reason.affects_lifetime,
@@ -297,8 +301,7 @@ def bulk(results: Results, data: Data, size) -> None:
                     history_title=line.history_title,
                     note=line.note,
                     visible_to_customer=line.visible_to_customer,
-                    source=LoyaltyEvent.Source.BULK_IMPORT,
-                    actor=manager,
+                    actor=rows_actor,
                     batch=batch,
                 )
             raise _Rollback
@@ -308,27 +311,29 @@ def bulk(results: Results, data: Data, size) -> None:
 
     content = _bulk_file(customers)
     started = time.perf_counter()
-    batch, check = services.upload_bulk(
-        program=data.program, uploaded_by=manager, filename="bench.csv", data=content
+    batch, check = services.upload_bulk_file(
+        program=data.program, actor=actor, filename="bench.csv", data=content
     )
     check_seconds = time.perf_counter() - started
     assert not check.errors, check.errors[:3]
-    phases = _timing(
-        services,
-        ["check_bulk", "_load_open_lots", "_insert_rows", "_update_rows", "_allocate_ids"],
-    )
+    phases = [
+        _timing(bulk_service, ["check_bulk_file"]),
+        _timing(bulk_writer, ["_load_open_lots", "_insert_rows", "_update_rows", "_allocate_ids"]),
+    ]
     started = time.perf_counter()
     try:
-        services.apply_bulk(batch=batch)
+        services.apply_batch(batch=batch)
     finally:
-        phases.restore()
+        for phase in phases:
+            phase.restore()
     apply_seconds = time.perf_counter() - started
-    spent = {name: round(seconds, 1) for name, seconds in phases.seconds.items()}
-    spent["rest (rows computed in memory)"] = round(apply_seconds - sum(phases.seconds.values()), 1)
+    seconds = {name: s for phase in phases for name, s in phase.seconds.items()}
+    spent = {name: round(s, 1) for name, s in seconds.items()}
+    spent["rest (rows computed in memory)"] = round(apply_seconds - sum(seconds.values()), 1)
     results.notes.append(
         f"Bulk apply of {check.rows:,} rows, seconds by phase: "
         + ", ".join(f"{name} {seconds}" for name, seconds in spent.items())
-        + " (check_bulk re-checks every row against the locked accounts)."
+        + " (check_bulk_file re-checks every row against the locked accounts)."
     )
     rate = check.rows / apply_seconds
     results.add(
@@ -336,7 +341,7 @@ def bulk(results: Results, data: Data, size) -> None:
         "≥ 3,000 rows/s",
         f"{rate:,.0f} rows/s ({apply_seconds:.1f} s; the upload's dry run took "
         f"{check_seconds:.1f} s)",
-        f"row-by-row ORM writes (previous apply_bulk), {len(lines):,} rows: "
+        f"row-by-row ORM writes (previous apply_batch), {len(lines):,} rows: "
         f"{reference_rate:,.0f} rows/s",
         f"{rate / reference_rate:.1f}× previous",
         ok=rate >= 3_000,

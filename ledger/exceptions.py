@@ -1,38 +1,55 @@
 """Why the ledger refuses an action.
 
-Every refusal is a `LedgerError` with a stable `code`, a message an operator can read, and the
-input `field` it is about (when there is one). Each edge maps these to its own format in one
-place: the console next to the field, each API dialect in its error body.
+Every refusal is a `LedgerError` (a `loyalty_admin.refusals.Refusal`) with a stable `code`, a
+message an operator can read, and the input `field` it is about (when there is one). The
+service layer raises them; each face maps them to its own format in one place: the console
+next to the field, each API dialect in its error body (`ledger.api.errors`).
 """
 
+from accounts.exceptions import DuplicateAccount, InvalidIdentity
+from loyalty_admin.refusals import Refusal
 
-class LedgerError(Exception):
+__all__ = ["DuplicateAccount", "InvalidIdentity", "Refusal"]  # re-exported for the faces
+
+
+class LedgerError(Refusal):
     code = "LEDGER_ERROR"
-    field: str | None = None
     default_message = "The ledger refused this action."
 
-    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
-        self.message = message or self.default_message
-        if field is not None:
-            self.field = field
-        super().__init__(self.message)
 
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self)
-            and other.message == self.message  # type: ignore[attr-defined]
-            and other.field == self.field  # type: ignore[attr-defined]
-        )
+# --- Look-ups --------------------------------------------------------------------------------
 
-    def __hash__(self) -> int:
-        return hash((type(self), self.message, self.field))
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+class NotFound(LedgerError):
+    code = "NOT_FOUND"
+    default_message = "Not found."
+
+
+class ProgramNotFound(NotFound):
+    default_message = "No loyalty program has this id or alias."
+
+
+class AccountNotFound(NotFound):
+    default_message = "No loyalty account matches."
+
+
+class EventNotFound(NotFound):
+    default_message = "No event has this id."
+
+
+class ApprovalRequestNotFound(NotFound):
+    default_message = "No approval request has this id."
+
+
+class BatchNotFound(NotFound):
+    default_message = "No bulk batch has this id."
+
+
+# --- Adjustments -----------------------------------------------------------------------------
 
 
 class AdjustmentRefused(LedgerError):
-    """A problem that `preview_adjustment` reports and `adjust_points` raises."""
+    """A problem that `preview_adjustment` reports and the commands raise."""
 
 
 class InvalidAmount(AdjustmentRefused):
@@ -43,6 +60,12 @@ class InvalidAmount(AdjustmentRefused):
 class InsufficientPoints(AdjustmentRefused):
     code = "INSUFFICIENT_POINTS"
     field = "points"
+
+
+class UnknownReason(AdjustmentRefused):
+    code = "REASON_UNKNOWN"
+    field = "reason"
+    default_message = "No reason has this code."
 
 
 class InactiveReason(AdjustmentRefused):
@@ -60,15 +83,33 @@ class NoteRequired(AdjustmentRefused):
     field = "note"
 
 
-class ApprovalRequired(AdjustmentRefused):
-    code = "APPROVAL_REQUIRED"
-    field = "points"
+class TextTooLong(AdjustmentRefused):
+    code = "VALUE_TOO_LONG"
+
+
+class OverrideNotAllowed(AdjustmentRefused):
+    code = "OVERRIDE_NOT_ALLOWED"
+    field = "allow_negative"
+    default_message = "Only a manager may allow a negative balance."
+
+
+class NotAllowed(LedgerError):
+    """The actor's role does not allow this action."""
+
+    code = "NOT_ALLOWED"
+    default_message = "Your role does not allow this action."
 
 
 class IdempotencyConflict(LedgerError):
     code = "IDEMPOTENCY_KEY_REUSED"
     field = "idempotency_key"
     default_message = "This idempotency key was already used for a different request."
+
+
+class InvalidIdempotencyKey(LedgerError):
+    code = "INVALID_IDEMPOTENCY_KEY"
+    field = "idempotency_key"
+    default_message = "Use an idempotency key of 1 to 191 characters."
 
 
 class AlreadyReversed(LedgerError):
@@ -81,20 +122,19 @@ class NotReversible(LedgerError):
     default_message = "This event cannot be reversed."
 
 
+class UnknownLocation(LedgerError):
+    code = "LOCATION_UNKNOWN"
+    field = "location_id"
+    default_message = "The program does not run at this location."
+
+
 class DuplicateOrder(LedgerError):
     code = "DUPLICATE_ORDER"
     field = "order_id"
     default_message = "Points were already accumulated for this order."
 
 
-class DuplicateAccount(LedgerError):
-    code = "DUPLICATE_ACCOUNT"
-    default_message = "A loyalty account with this identity already exists."
-
-
-class InvalidIdentity(LedgerError):
-    code = "INVALID_IDENTITY"
-    default_message = "A loyalty account needs a phone number, an email or a customer id."
+# --- Bulk files ------------------------------------------------------------------------------
 
 
 class BulkRejected(LedgerError):
@@ -116,6 +156,9 @@ class DuplicateBulkFile(LedgerError):
 class BatchNotApplicable(LedgerError):
     code = "BATCH_NOT_APPLICABLE"
     default_message = "This batch cannot be applied in its current state."
+
+
+# --- Approvals -------------------------------------------------------------------------------
 
 
 class ApprovalNotPending(LedgerError):

@@ -82,7 +82,9 @@ class LoyaltyEvent(models.Model):
 
     class Source(models.TextChoices):
         ADMIN_UI = "ADMIN_UI", "Console"
-        LOYALTY_API = "LOYALTY_API", "Square API"
+        # Stored as Square's own word for events its API makes; events are append-only, so
+        # the value stays as first written.
+        SQUARE_API = "LOYALTY_API", "Square API"
         NATIVE_API = "NATIVE_API", "Native API"
         YOTPO_API = "YOTPO_API", "Yotpo API"
         BULK_IMPORT = "BULK_IMPORT", "Bulk import"
@@ -99,7 +101,8 @@ class LoyaltyEvent(models.Model):
     reason = models.ForeignKey(
         Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
-    reason_text = models.CharField(max_length=200, blank=True)
+    # Square documents its free-text reason up to 3,500 characters; kept whole.
+    reason_text = models.CharField(max_length=3500, blank=True)
     points = models.BigIntegerField()
     affects_lifetime = models.BooleanField()
     balance_after = models.BigIntegerField()
@@ -313,8 +316,10 @@ class ApprovalRequest(models.Model):
     history_title = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
     visible_to_customer = models.BooleanField(default=True)
-    # The console form's one-time token: a double submit makes one request.
-    token = models.CharField(max_length=191, null=True, blank=True)
+    # The face the adjustment was asked on; the approved event carries it.
+    source = models.CharField(
+        max_length=20, choices=LoyaltyEvent.Source.choices, default="ADMIN_UI"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -337,9 +342,6 @@ class ApprovalRequest(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="approval_points_nonzero"),
-            models.UniqueConstraint(
-                fields=["requested_by", "token"], name="uniq_approval_request_token"
-            ),
             models.CheckConstraint(
                 condition=(Q(status="PENDING") & Q(decided_by__isnull=True) & Q(event__isnull=True))
                 | (Q(status="APPROVED") & Q(decided_by__isnull=False) & Q(event__isnull=False))

@@ -9,15 +9,14 @@ from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django_htmx.http import HttpResponseClientRedirect
 
-from accounts.selectors import default_program
-
 from .roles import is_manager, is_operator
 
 View = Callable[..., HttpResponse]
 
 
 def operator_required(view: View) -> View:
-    """A logged-in operator, or the login page. Sets `request.program` (the console's program)."""
+    """A logged-in operator, or the login page. Sets `request.is_manager`; the console's
+    program (`request.program`) comes from `accounts.middleware`."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -31,7 +30,6 @@ def operator_required(view: View) -> View:
         prefetch_related_objects([request.user], "groups")
         if not is_operator(request.user):
             raise PermissionDenied
-        request.program = default_program()
         request.is_manager = is_manager(request.user)
         return view(request, *args, **kwargs)
 

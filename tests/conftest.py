@@ -3,9 +3,8 @@ from django.db import connection
 from django.test import Client, TransactionTestCase
 
 from accounts.models import Program
-from accounts.services import create_program
-from ledger.models import LoyaltyEvent, Reason
-from ledger.services import adjust_points
+from ledger.models import Reason
+from ledger.services import Actor, adjust_points, create_program
 
 from .factories import AccountFactory, operator
 
@@ -107,8 +106,7 @@ def funded(account, reasons, manager):
         account=account,
         points=1000,
         reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
     account.refresh_from_db()
     return account

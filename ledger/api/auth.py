@@ -33,7 +33,11 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from accounts.models import Program
+from ledger import lookups
+from ledger.exceptions import ProgramNotFound
+from ledger.models import LoyaltyEvent
+from ledger.services import Actor
+from loyalty_admin.audit import client_ip
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_operator
 
@@ -111,6 +115,14 @@ def operator_of(request: Request) -> AbstractBaseUser | None:
         return None
     user = request.user
     return user if is_operator(user) else None
+
+
+def actor_of(request: Request, *, source: str) -> Actor:
+    """Who acts on this authenticated request: its API client, or the operator's session."""
+    client = api_client_of(request)
+    if client is not None:
+        return Actor.of_client(client, source=source, ip=client_ip(request))
+    return Actor.of_operator(request.user, source=source, ip=client_ip(request))
 
 
 # --- Permissions ----------------------------------------------------------------------------
@@ -247,8 +259,13 @@ class ApiView(APIView):
     permission_classes = [HasScope]
     throttle_classes = [KeyRateLimit]
     required_scope: str | None = None
-    # LedgerError.field (the services' argument names) → this view's input field names.
+    # Refusal.field (the services' argument names) → this view's input field names.
     ledger_fields: dict[str, str] = {}
+    # The face, as the events made here record it.
+    source: str
+
+    def actor(self, request: Request) -> Actor:
+        return actor_of(request, source=self.source)
 
     def check_permissions(self, request: Request) -> None:
         # Count the request before checking its scope: refused requests count too.
@@ -273,6 +290,7 @@ class ApiView(APIView):
 
 class NativeApiView(ApiView):
     authentication_classes = [BearerKeyAuthentication, OperatorSessionAuthentication]
+    source = LoyaltyEvent.Source.NATIVE_API
 
     def get_exception_handler(self):
         return native_exception_handler
@@ -280,6 +298,7 @@ class NativeApiView(ApiView):
 
 class SquareApiView(ApiView):
     authentication_classes = [BearerKeyAuthentication]
+    source = LoyaltyEvent.Source.SQUARE_API
 
     def get_exception_handler(self):
         return square_exception_handler
@@ -289,6 +308,7 @@ class YotpoApiView(ApiView):
     """Yotpo names the store with `x-guid`; when sent, it must name the program."""
 
     authentication_classes = [YotpoKeyAuthentication]
+    source = LoyaltyEvent.Source.YOTPO_API
 
     def get_exception_handler(self):
         return yotpo_exception_handler
@@ -297,6 +317,6 @@ class YotpoApiView(ApiView):
         super().initial(request, *args, **kwargs)
         guid = request.headers.get("x-guid")
         try:
-            self.program = Program.objects.resolve(guid.strip() if guid else "main")
-        except (Program.DoesNotExist, ValueError):
+            self.program = lookups.program(guid or "main")
+        except ProgramNotFound:
             raise exceptions.AuthenticationFailed("x-guid does not name a program.") from None

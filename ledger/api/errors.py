@@ -17,20 +17,29 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ledger.exceptions import (
     AlreadyReversed,
+    ApprovalNotPending,
     DuplicateAccount,
     DuplicateOrder,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidAmount,
+    InvalidIdempotencyKey,
     InvalidIdentity,
-    LedgerError,
+    NotAllowed,
+    NotFound,
     NotReversible,
+    OverrideNotAllowed,
+    Refusal,
+    SelfApproval,
+    TextTooLong,
+    UnknownLocation,
+    UnknownReason,
 )
 from loyalty_admin.pagination import InvalidCursor
 
@@ -40,12 +49,56 @@ RETRY_AFTER_UNAVAILABLE = 1
 
 
 @dataclass(frozen=True)
+class Answer:
+    """How the dialects answer one kind of refusal."""
+
+    status: int  # native (and Yotpo and Square unless they say otherwise)
+    square_code: str
+    square_status: int | None = None
+    yotpo_status: int | None = None
+
+
+# The one table of refusals → answers (docs/api.md shows it). A refusal not named here is
+# answered as its nearest named base class; any other well-formed request the ledger refuses
+# is a 400 BAD_REQUEST.
+ANSWERS: dict[type[Refusal], Answer] = {
+    NotFound: Answer(404, "NOT_FOUND"),
+    InvalidAmount: Answer(400, "INVALID_VALUE"),
+    UnknownReason: Answer(400, "INVALID_VALUE"),
+    UnknownLocation: Answer(400, "INVALID_VALUE"),
+    NotReversible: Answer(400, "INVALID_VALUE"),
+    TextTooLong: Answer(400, "VALUE_TOO_LONG"),
+    InvalidIdempotencyKey: Answer(400, "VALUE_TOO_LONG"),
+    InvalidIdentity: Answer(400, "INVALID_PHONE_NUMBER"),
+    InsufficientPoints: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    OverrideNotAllowed: Answer(403, "FORBIDDEN"),
+    NotAllowed: Answer(403, "FORBIDDEN"),
+    SelfApproval: Answer(403, "FORBIDDEN"),
+    # The IETF Idempotency-Key draft: a key reused with another payload is a 422; Square
+    # says 400 (its SDK retries 409s).
+    IdempotencyConflict: Answer(422, "IDEMPOTENCY_KEY_REUSED", square_status=400),
+    AlreadyReversed: Answer(409, "CONFLICT"),
+    ApprovalNotPending: Answer(409, "CONFLICT"),
+    DuplicateAccount: Answer(409, "CONFLICT"),
+    DuplicateOrder: Answer(409, "CONFLICT"),
+    Refusal: Answer(400, "BAD_REQUEST"),
+}
+
+
+def answer_for(refusal: Refusal) -> Answer:
+    for kind in type(refusal).__mro__:
+        if kind in ANSWERS:
+            return ANSWERS[kind]
+    raise TypeError(f"{type(refusal).__name__} is not a refusal")
+
+
+@dataclass(frozen=True)
 class Problem:
     status: int
     code: str  # DRF's error code (e.g. "required") or a LedgerError's code
     message: str
     field: str | None = None
-    ledger_error: LedgerError | None = None
+    refusal: Refusal | None = None
 
 
 def _join(prefix: str, key: object) -> str:
@@ -71,19 +124,13 @@ def _flatten(detail: object, prefix: str = "") -> list[tuple[str | None, excepti
     return [(prefix or None, detail)]
 
 
-def _ledger_status(exc: LedgerError) -> int:
-    if isinstance(exc, (AlreadyReversed, DuplicateAccount, DuplicateOrder)):
-        return status.HTTP_409_CONFLICT
-    return status.HTTP_400_BAD_REQUEST
-
-
 def problems_from(exc: Exception, view: object) -> list[Problem] | None:
     """The problems `exc` stands for, or None for an exception that is not a refusal."""
-    if isinstance(exc, LedgerError):
-        # Ledger fields are named as in the services; a view says what its input calls them.
+    if isinstance(exc, Refusal):
+        # Fields are named as in the services; a view says what its input calls them.
         names = getattr(view, "ledger_fields", {})
         field = names.get(exc.field, exc.field) if exc.field else None
-        return [Problem(_ledger_status(exc), exc.code, exc.message, field, exc)]
+        return [Problem(answer_for(exc).status, exc.code, exc.message, field, exc)]
     if isinstance(exc, InvalidCursor):
         return [Problem(400, "invalid_cursor", str(exc), getattr(view, "cursor_field", "cursor"))]
     if isinstance(exc, Http404):
@@ -121,14 +168,14 @@ def _headers(exc: Exception) -> dict[str, str]:
 
 
 def _native_code(problem: Problem) -> str:
-    if problem.ledger_error is not None:
+    if problem.refusal is not None:
         return problem.code
     return {"not_authenticated": "UNAUTHORIZED", "authentication_failed": "UNAUTHORIZED"}.get(
         problem.code, problem.code.upper()
     )
 
 
-def native_exception_handler(exc: Exception, context: dict) -> Response | None:
+def _native_response(exc: Exception, context: dict, *, yotpo: bool) -> Response | None:
     problems = problems_from(exc, context.get("view"))
     if problems is None:
         return None
@@ -138,19 +185,18 @@ def native_exception_handler(exc: Exception, context: dict) -> Response | None:
         if problem.field:
             error["field"] = problem.field
         errors.append(error)
-    if isinstance(exc, IdempotencyConflict):
-        # The IETF Idempotency-Key draft: a key reused with another payload is a 422.
-        status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    else:
-        status_code = problems[0].status
+    status_code = problems[0].status
+    if yotpo and isinstance(exc, Refusal):
+        status_code = answer_for(exc).yotpo_status or status_code
     return Response({"errors": errors}, status=status_code, headers=_headers(exc))
 
 
+def native_exception_handler(exc: Exception, context: dict) -> Response | None:
+    return _native_response(exc, context, yotpo=False)
+
+
 def yotpo_exception_handler(exc: Exception, context: dict) -> Response | None:
-    response = native_exception_handler(exc, context)
-    if response is not None and isinstance(exc, InsufficientPoints):
-        response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    return response
+    return _native_response(exc, context, yotpo=True)
 
 
 # --- Square ---------------------------------------------------------------------------------
@@ -185,26 +231,23 @@ _SQUARE_VALIDATION_CODES = {
 }
 
 
+def _square_status(problem: Problem) -> int:
+    if problem.refusal is not None:
+        return answer_for(problem.refusal).square_status or problem.status
+    return problem.status
+
+
 def _square_error(problem: Problem) -> dict[str, str]:
-    exc = problem.ledger_error
-    if exc is not None:
-        if isinstance(exc, IdempotencyConflict):
-            code = "IDEMPOTENCY_KEY_REUSED"
-        elif isinstance(exc, (DuplicateAccount, DuplicateOrder, AlreadyReversed)):
-            code = "CONFLICT"
-        elif isinstance(exc, InvalidIdentity):
-            code = "INVALID_PHONE_NUMBER" if exc.field else "MISSING_REQUIRED_PARAMETER"
-        elif isinstance(exc, (InvalidAmount, NotReversible)):
-            code = "INVALID_VALUE"
-        else:  # insufficient points and the other refusals of a well-formed request
-            code = "BAD_REQUEST"
+    if problem.refusal is not None:
+        code = answer_for(problem.refusal).square_code
     else:
         code = _SQUARE_VALIDATION_CODES.get(problem.code, "INVALID_VALUE")
+    status_code = _square_status(problem)
     category = {
         401: "AUTHENTICATION_ERROR",
         403: "AUTHENTICATION_ERROR",
         429: "RATE_LIMIT_ERROR",
-    }.get(problem.status, "API_ERROR" if problem.status >= 500 else "INVALID_REQUEST_ERROR")
+    }.get(status_code, "API_ERROR" if status_code >= 500 else "INVALID_REQUEST_ERROR")
     error = {"category": category, "code": code, "detail": problem.message}
     if problem.field:
         error["field"] = problem.field
@@ -216,4 +259,4 @@ def square_exception_handler(exc: Exception, context: dict) -> Response | None:
     if problems is None:
         return None
     errors = [_square_error(p) for p in problems]
-    return Response({"errors": errors}, status=problems[0].status, headers=_headers(exc))
+    return Response({"errors": errors}, status=_square_status(problems[0]), headers=_headers(exc))

@@ -39,3 +39,13 @@ class QueryBooleanField(serializers.BooleanField):
     default_error_messages = {"invalid": "Expected true or false."}
     TRUE_VALUES = {"true", "True", "1", True}
     FALSE_VALUES = {"false", "False", "0", False}
+
+
+class PointsField(StrictIntegerField):
+    """A number of points: a JSON integer of any size. How many points one action may move
+    is the ledger's rule (`ledger.services.rules`), refused with the same code in every face."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", None)
+        kwargs.setdefault("max_value", None)
+        super().__init__(**kwargs)

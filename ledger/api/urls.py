@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from . import schema  # noqa: F401  (registers the OpenAPI security schemes)
 from .native import accounts as accounts_api
+from .native import adjustments as adjustments_api
 from .native import ledger as ledger_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
@@ -18,21 +19,26 @@ native = [
         accounts_api.AccountDetailApi.as_view(),
         name="api-account",
     ),
-    path("api/v1/reasons", ledger_api.ReasonListApi.as_view(), name="api-reasons"),
+    path("api/v1/reasons", adjustments_api.ReasonListApi.as_view(), name="api-reasons"),
     path(
         "api/v1/accounts/<str:account_id>/adjustments/preview",
-        ledger_api.AdjustmentPreviewApi.as_view(),
+        adjustments_api.AdjustmentPreviewApi.as_view(),
         name="api-adjustment-preview",
     ),
     path(
         "api/v1/accounts/<str:account_id>/adjustments",
-        ledger_api.AdjustmentCreateApi.as_view(),
+        adjustments_api.AdjustmentCreateApi.as_view(),
         name="api-adjustments",
     ),
     path(
         "api/v1/accounts/<str:account_id>/events",
         ledger_api.AccountEventListApi.as_view(),
         name="api-account-events",
+    ),
+    path(
+        "api/v1/approval-requests/<str:request_id>",
+        adjustments_api.ApprovalRequestApi.as_view(),
+        name="api-approval-request",
     ),
     path("api/v1/events", ledger_api.EventListApi.as_view(), name="api-events"),
     path(

@@ -10,12 +10,12 @@ from accounts.models import Program
 from ledger.exceptions import IdempotencyConflict, LedgerError
 from ledger.models import LoyaltyEvent, Reason
 from ledger.selectors import EventFilters
-from ledger.services import MAX_POINTS
+from ledger.services import TEXT_LIMITS
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import ROLES
 
 # The ledger names the input it refuses; the console's form calls some of them differently.
-FORM_FIELDS = {"points": "amount", "reason": "reason", "note": "note"}
+FORM_FIELDS = {"points": "amount"}
 
 
 class ConsoleForm(forms.Form):
@@ -38,9 +38,13 @@ class AdjustmentForm(ConsoleForm):
     """
 
     reason = forms.ModelChoiceField(queryset=Reason.objects.none(), empty_label="Choose a reason…")
-    amount = forms.IntegerField(min_value=1, max_value=MAX_POINTS, widget=forms.NumberInput())
+    # A size, never negative: the reason gives the sign. Zero, the largest size and the texts'
+    # lengths are the ledger's rules, refused next to the field like any other.
+    amount = forms.IntegerField(min_value=0, widget=forms.NumberInput())
     history_title = forms.CharField(
-        label="Title in the customer's history", max_length=200, required=False
+        label="Title in the customer's history",
+        required=False,
+        widget=forms.TextInput(attrs={"maxlength": TEXT_LIMITS["history_title"]}),
     )
     note = forms.CharField(
         label="Internal note",
@@ -80,6 +84,7 @@ class AdjustmentForm(ConsoleForm):
             "reason": reason,
             "points": reason.sign * data["amount"],
             "note": data["note"],
+            "history_title": data["history_title"].strip(),
             "allow_negative": data.get("allow_negative", False),
         }
 
@@ -96,12 +101,12 @@ class AdjustmentForm(ConsoleForm):
                 "submitting again makes a new adjustment.",
             )
             return
-        self.add_error(FORM_FIELDS.get(error.field or ""), error.message)
+        field = FORM_FIELDS.get(error.field or "", error.field)
+        self.add_error(field if field in self.fields else None, error.message)
 
     def event_fields(self) -> dict:
         """The extra arguments of `adjust_points` that the preview does not need."""
         return {
-            "history_title": self.cleaned_data["history_title"].strip(),
             "visible_to_customer": self.cleaned_data["visible_to_customer"],
             "idempotency_key": str(self.cleaned_data["token"]),
         }
@@ -111,7 +116,8 @@ class ReasonForm(ConsoleForm):
     """A new reason. Code and sign are fixed once created: past events keep their meaning."""
 
     code = forms.CharField(
-        max_length=40, help_text="Capital letters, digits and _; cannot be changed later."
+        help_text="Capital letters, digits and _; cannot be changed later.",
+        widget=forms.TextInput(attrs={"maxlength": 40}),
     )
     label = forms.CharField(max_length=120)
     sign = forms.TypedChoiceField(
@@ -119,12 +125,6 @@ class ReasonForm(ConsoleForm):
     )
     affects_lifetime = forms.BooleanField(label="Changes points earned", required=False)
     requires_note = forms.BooleanField(label="Requires a note", required=False)
-
-    def clean_code(self) -> str:
-        code = self.cleaned_data["code"].strip().upper()
-        if not code.isascii() or not code.replace("_", "").isalnum():
-            raise forms.ValidationError("Use capital letters, digits and _ only.")
-        return code
 
 
 class ReasonChangeForm(ConsoleForm):

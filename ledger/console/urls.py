@@ -2,29 +2,33 @@
 
 from django.urls import path
 
-from . import views
+from . import account, approvals, bulk, reasons, reversals, views
 
 urlpatterns = [
-    path("accounts/<uuid:account_id>/", views.account_detail, name="account"),
+    path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
     path(
         "accounts/<uuid:account_id>/adjustments/preview",
-        views.adjustment_preview,
+        account.adjustment_preview,
         name="adjustment-preview",
     ),
     path(
-        "accounts/<uuid:account_id>/adjustments", views.adjustment_create, name="adjustment-create"
+        "accounts/<uuid:account_id>/adjustments",
+        account.adjustment_create,
+        name="adjustment-create",
     ),
-    path("reasons/", views.reasons, name="reasons"),
-    path("bulk/", views.bulk_uploads, name="bulk"),
-    path("bulk/<uuid:batch_id>/", views.bulk_batch, name="bulk-batch"),
-    path("bulk/<uuid:batch_id>/apply", views.bulk_apply, name="bulk-apply"),
-    path("reasons/<int:reason_id>/", views.reason_change, name="reason-change"),
-    path("reasons/<int:reason_id>/active", views.reason_active, name="reason-active"),
+    path("reasons/", reasons.reasons, name="reasons"),
+    path("bulk/", bulk.bulk_uploads, name="bulk"),
+    path("bulk/<uuid:batch_id>/", bulk.bulk_batch, name="bulk-batch"),
+    path("bulk/<uuid:batch_id>/apply", bulk.bulk_apply, name="bulk-apply"),
+    path("reasons/<int:reason_id>/", reasons.reason_change, name="reason-change"),
+    path("reasons/<int:reason_id>/active", reasons.reason_active, name="reason-active"),
     path("history/", views.history, name="history"),
     path("history/export.csv", views.history_export, name="history-export"),
-    path("events/<uuid:event_id>/", views.event_detail, name="event"),
-    path("events/<uuid:event_id>/reverse", views.event_reverse, name="event-reverse"),
-    path("approvals/", views.approvals, name="approvals"),
-    path("approvals/<uuid:approval_id>/approve", views.approval_approve, name="approval-approve"),
-    path("approvals/<uuid:approval_id>/reject", views.approval_reject, name="approval-reject"),
+    path("events/<uuid:event_id>/", reversals.event_detail, name="event"),
+    path("events/<uuid:event_id>/reverse", reversals.event_reverse, name="event-reverse"),
+    path("approvals/", approvals.approvals, name="approvals"),
+    path(
+        "approvals/<uuid:approval_id>/approve", approvals.approval_approve, name="approval-approve"
+    ),
+    path("approvals/<uuid:approval_id>/reject", approvals.approval_reject, name="approval-reject"),
 ]

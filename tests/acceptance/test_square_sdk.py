@@ -131,7 +131,7 @@ def test_accumulate_adds_to_balance_and_lifetime(square, program, square_key):
     account.refresh_from_db()
     assert (account.balance, account.lifetime_points) == (12, 12)
     stored = LoyaltyEvent.objects.get(pk=event.id)
-    assert (stored.source, stored.api_client) == ("LOYALTY_API", square_key[0])
+    assert (stored.source, stored.api_client) == (LoyaltyEvent.Source.SQUARE_API, square_key[0])
 
     with pytest.raises(ApiError) as order_only:
         square.loyalty.accounts.accumulate_points(

@@ -1,8 +1,8 @@
 import pytest
 
+from accounts.exceptions import DuplicateAccount, InvalidIdentity
 from accounts.selectors import search_accounts
 from accounts.services import enroll_account
-from ledger.exceptions import DuplicateAccount, InvalidIdentity
 
 from ..factories import AccountFactory
 

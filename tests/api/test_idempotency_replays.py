@@ -10,9 +10,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def funded(account, reasons):
-    from ledger.services import adjust_points
+    from ledger.services import Actor, adjust_points
 
-    adjust_points(account=account, points=1000, reason=reasons["REWARD"], source="SYSTEM")
+    adjust_points(account=account, points=1000, reason=reasons["REWARD"], actor=Actor.system())
     return account
 
 

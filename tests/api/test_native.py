@@ -20,8 +20,8 @@ def adjust_url(account) -> str:
 
 def give(account, points, **kwargs):
     return services.adjust_points(
-        account=account, points=points, source=Source.SYSTEM, reason_text="seed", **kwargs
-    )
+        account=account, points=points, actor=services.Actor.system(), reason_text="seed", **kwargs
+    ).event
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -84,6 +84,7 @@ def test_preview_answers_from_the_ledger_and_writes_nothing(api, account, reason
         "lifetime_after": 10,
         "allowed": False,
         "needs_approval": False,
+        "verdict": "refuse",
         "problems": [
             {
                 "code": "INSUFFICIENT_POINTS",
@@ -160,11 +161,11 @@ def test_an_overdraft_is_refused_with_the_consoles_message(api, account, reasons
 @pytest.mark.parametrize(
     ("body", "field", "code"),
     [
-        ({"reason": "REWARD", "points": 2**31}, "points", "MAX_VALUE"),
+        ({"reason": "REWARD", "points": 2**31}, "points", "INVALID_AMOUNT"),
         ({"reason": "REWARD", "points": "5"}, "points", "EXPECTED_INTEGER"),
         ({"reason": "REWARD", "points": 5.5}, "points", "EXPECTED_INTEGER"),
-        ({"reason": "NOPE", "points": 5}, "reason", "INVALID"),
-        ({"reason": "R" * 41, "points": 5}, "reason", "MAX_LENGTH"),
+        ({"reason": "NOPE", "points": 5}, "reason", "REASON_UNKNOWN"),
+        ({"reason": "R" * 41, "points": 5}, "reason", "REASON_UNKNOWN"),
         ({"reason": "REWARD", "points": 5, "allow_negative": "yes"}, "allow_negative", None),
         ({"points": 5}, "reason", "REQUIRED"),
     ],
@@ -258,8 +259,8 @@ def test_history_pages_have_no_gaps_or_duplicates_while_events_arrive(api, accou
 def test_global_history_filters(api, program, reasons):
     first, second = AccountFactory(program=program), AccountFactory(program=program)
     reward = services.adjust_points(
-        account=first, points=5, reason=reasons["REWARD"], source=Source.SYSTEM
-    )
+        account=first, points=5, reason=reasons["REWARD"], actor=services.Actor.system()
+    ).event
     give(second, 7)
 
     def ids(**params):
@@ -359,12 +360,14 @@ def test_agents_may_not_allow_a_negative_balance_nor_reverse(agent, account, rea
 
     response = client.post(adjust_url(account), body, "json", HTTP_IDEMPOTENCY_KEY="n")
     assert response.status_code == 403
+    assert response.json()["errors"][0]["code"] == "OVERRIDE_NOT_ALLOWED"
 
     event = give(account, 2)
     response = client.post(
         f"/api/v1/events/{event.id}/reverse", {"note": "x"}, "json", HTTP_IDEMPOTENCY_KEY="r"
     )
     assert response.status_code == 403
+    assert response.json()["errors"][0]["code"] == "NOT_ALLOWED"
     account.refresh_from_db()
     assert account.balance == 2
 

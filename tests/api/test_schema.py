@@ -14,7 +14,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger import services
-from ledger.models import LoyaltyEvent
 from tests.factories import AccountFactory, api_client
 
 
@@ -39,7 +38,7 @@ def test_the_docs_page_works_offline(client):
 def fuzz_headers(program):
     account = AccountFactory(program=program)
     services.adjust_points(
-        account=account, points=10, source=LoyaltyEvent.Source.SYSTEM, reason_text="seed"
+        account=account, points=10, actor=services.Actor.system(), reason_text="seed"
     )
     _, key = api_client("schemathesis", "read,write", rate=1_000_000)
     return {"Authorization": f"Bearer {key}", "x-api-key": key}

@@ -15,7 +15,7 @@ from tests.factories import AccountFactory
 def customer(program):
     account = AccountFactory(program=program, email="yara@example.com", customer_id="Y-1")
     services.adjust_points(
-        account=account, points=100, source=LoyaltyEvent.Source.SYSTEM, reason_text="seed"
+        account=account, points=100, actor=services.Actor.system(), reason_text="seed"
     )
     account.refresh_from_db()
     return account

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.models import LoyaltyEvent
-from ledger.services import adjust_points
+from ledger.services import Actor, adjust_points
 from tests.factories import PASSWORD, AccountFactory
 
 # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse the
@@ -73,8 +72,7 @@ def customer(transactional_db, program, reasons, manager):
         account=account,
         points=1000,
         reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
     account.refresh_from_db()
     return account

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ledger.models import LoyaltyEvent
-from ledger.services import adjust_points
+from ledger.services import Actor, adjust_points
 
 from .conftest import log_in, screenshot, serious_violations, wait_for_home
 
@@ -117,8 +117,7 @@ def test_it_shows_an_overdraft_and_changes_nothing(page, agent, customer, reason
         account=customer,
         points=-500,
         reason=reasons["REDEEM_DISCOUNT"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
     page.click("#adjust-submit")
 

@@ -4,7 +4,7 @@ runs with no CSP violation; the API docs render under their own, slightly relaxe
 import pytest
 from playwright.sync_api import expect
 
-from ledger.services import upload_bulk
+from ledger.services import Actor, upload_bulk_file
 
 from .conftest import log_in
 
@@ -25,9 +25,9 @@ def violations(seen: list[str]) -> list[str]:
 
 def test_no_console_page_violates_the_policy(page, manager, customer, program):
     seen = watch(page)
-    batch, _ = upload_bulk(
+    batch, _ = upload_bulk_file(
         program=program,
-        uploaded_by=manager,
+        actor=Actor.of_operator(manager),
         filename="ok.csv",
         data=f"email,points,reason\n{customer.email},5,REWARD\n".encode(),
     )

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Program
 from ledger.models import ApprovalRequest, LoyaltyEvent
-from ledger.services import request_adjustment
+from ledger.services import Actor, adjust_points
 from loyalty_admin import audit
 
 from .conftest import log_in, serious_violations
@@ -75,7 +75,12 @@ def test_it_takes_a_large_adjustment_through_approval(
 
 
 def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
-    request_adjustment(account=customer, points=700, reason=reasons["REWARD"], requested_by=agent)
+    # An agent's adjustment above the program's threshold is held for a manager.
+    Program.objects.filter(pk=customer.program_id).update(approval_threshold=500)
+    held = adjust_points(
+        account=customer, points=700, reason=reasons["REWARD"], actor=Actor.of_operator(agent)
+    )
+    assert held.held
     audit.record(action="login", actor=agent, summary=f"{agent.email} logged in", ip="10.1.2.3")
     log_in(page, manager)
 

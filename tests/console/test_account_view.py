@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.models import Program
 from ledger.models import LoyaltyEvent
-from ledger.services import adjust_points
+from ledger.services import Actor, adjust_points
 from tests.factories import AccountFactory, api_client
 
 from .conftest import HX
@@ -37,8 +37,7 @@ def test_it_shows_api_clients_notes_and_internal_events(agent_client, account, r
         history_title="Birthday",
         note="Asked nicely",
         visible_to_customer=False,
-        source=LoyaltyEvent.Source.NATIVE_API,
-        api_client=client,
+        actor=Actor.of_client(client, source=LoyaltyEvent.Source.NATIVE_API),
     )
 
     page = agent_client.get(reverse("account", args=[account.pk])).text
@@ -56,8 +55,7 @@ def test_it_loads_more_history_with_a_cursor(agent_client, account, reasons, man
             account=account,
             points=1,
             reason=reasons["REWARD"],
-            source=LoyaltyEvent.Source.ADMIN_UI,
-            actor=manager,
+            actor=Actor.of_operator(manager),
         )
     url = reverse("account", args=[account.pk])
 

@@ -4,7 +4,6 @@ import pytest
 from django.utils import timezone
 
 from ledger import services
-from ledger.models import LoyaltyEvent
 
 URL = "/program/"
 
@@ -78,8 +77,7 @@ def test_the_account_page_shows_points_that_will_expire(
         account=account,
         points=120,
         reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=services.Actor.of_operator(manager),
     )
     deadline = timezone.now() + timedelta(days=30)
 

@@ -15,9 +15,8 @@ def event(account, reasons, manager):
         account=account,
         points=10,
         reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
-    )
+        actor=services.Actor.of_operator(manager),
+    ).event
 
 
 def _table() -> str:

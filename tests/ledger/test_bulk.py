@@ -5,7 +5,7 @@ from ledger import services
 from ledger.exceptions import BatchNotApplicable, BulkRejected, DuplicateBulkFile
 from ledger.models import BulkBatch, LoyaltyEvent
 from ledger.selectors import ledger_discrepancies
-from ledger.tasks import apply_bulk_batch
+from ledger.services import Actor, apply_queued_batch
 
 from ..factories import AccountFactory
 
@@ -17,14 +17,17 @@ def customers(program, reasons, manager):
     ann = AccountFactory(program=program, email="ann@example.com", phone="+15559990001")
     bob = AccountFactory(program=program, email="bob@example.com", customer_id="C-BOB")
     services.adjust_points(
-        account=ann, points=100, reason=reasons["REWARD"], source="ADMIN_UI", actor=manager
+        account=ann, points=100, reason=reasons["REWARD"], actor=Actor.of_operator(manager)
     )
     return ann, bob
 
 
 def upload(text: str, manager, program):
-    return services.upload_bulk(
-        program=program, uploaded_by=manager, filename="adjust.csv", data=text.encode()
+    return services.upload_bulk_file(
+        program=program,
+        actor=Actor.of_operator(manager),
+        filename="adjust.csv",
+        data=text.encode(),
     )
 
 
@@ -65,7 +68,7 @@ def test_it_reports_every_bad_row_and_writes_nothing(program, customers, reasons
     assert check.errors[5].message == "Same adjustment as line 6."
     assert (batch.status, batch.rows, len(batch.errors)) == ("INVALID", 10, 11)
     with pytest.raises(BatchNotApplicable, match="fix them and upload it again"):
-        services.apply_bulk(batch=batch)
+        services.apply_batch(batch=batch)
     assert LoyaltyEvent.objects.filter(source="BULK_IMPORT").count() == 0
 
 
@@ -84,7 +87,7 @@ def test_it_applies_a_good_file_with_totals_and_links(program, customers, manage
         65,
         50,
     )
-    services.apply_bulk(batch=batch)
+    services.apply_batch(batch=batch)
 
     ann.refresh_from_db()
     bob.refresh_from_db()
@@ -114,7 +117,7 @@ def test_a_failure_in_the_middle_applies_nothing(program, customers, manager):
             raise RuntimeError("worker lost")
 
     with pytest.raises(RuntimeError):
-        services.apply_bulk(batch=batch, progress=crash)
+        services.apply_batch(batch=batch, progress=crash)
 
     ann.refresh_from_db()
     batch.refresh_from_db()
@@ -126,13 +129,13 @@ def test_a_failure_in_the_middle_applies_nothing(program, customers, manager):
 def test_the_same_file_is_not_applied_twice_by_accident(program, customers, manager):
     text = HEADER + "ann@example.com,,,5,REWARD,,,\n"
     first, _ = upload(text, manager, program)
-    services.apply_bulk(batch=first)
+    services.apply_batch(batch=first)
     second, _ = upload(text, manager, program)
 
     assert services.previous_application(second) == first
     with pytest.raises(DuplicateBulkFile, match="already applied"):
-        services.apply_bulk(batch=second)
-    services.apply_bulk(batch=second, allow_duplicate=True)
+        services.apply_batch(batch=second)
+    services.apply_batch(batch=second, allow_duplicate=True)
     assert LoyaltyEvent.objects.filter(source="BULK_IMPORT").count() == 2
 
 
@@ -146,12 +149,11 @@ def test_apply_checks_again_against_balances_changed_since_the_dry_run(
         account=ann,
         points=-50,
         reason=reasons["REDEEM_DISCOUNT"],
-        source="ADMIN_UI",
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
 
     with pytest.raises(BulkRejected):
-        services.apply_bulk(batch=batch)
+        services.apply_batch(batch=batch)
     ann.refresh_from_db()
     assert ann.balance == 50
 
@@ -174,8 +176,11 @@ def test_it_explains_a_bad_header(program, manager, text, message):
 
 
 def test_it_refuses_a_file_that_is_not_utf8(program, manager):
-    batch, check = services.upload_bulk(
-        program=program, uploaded_by=manager, filename="x.csv", data=b"email,points\n\xff\xfe"
+    batch, check = services.upload_bulk_file(
+        program=program,
+        actor=Actor.of_operator(manager),
+        filename="x.csv",
+        data=b"email,points\n\xff\xfe",
     )
 
     assert "not UTF-8" in check.errors[0].message
@@ -188,7 +193,7 @@ def test_the_worker_applies_a_queued_batch(program, customers, manager):
     batch, _ = upload(HEADER + "ann@example.com,,,7,REWARD,,,\n", manager, program)
     BulkBatch.objects.filter(pk=batch.pk).update(status=BulkBatch.Status.QUEUED)
 
-    apply_bulk_batch.enqueue(str(batch.pk))
+    apply_queued_batch.enqueue(str(batch.pk))
     call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
 
     batch.refresh_from_db()
@@ -201,7 +206,7 @@ def test_the_worker_applies_a_queued_batch(program, customers, manager):
 def test_the_worker_records_why_a_batch_failed(program, customers, manager):
     batch, _ = upload(HEADER + "ann@example.com,,,-500,REDEEM_DISCOUNT,,,\n", manager, program)
 
-    apply_bulk_batch.enqueue(str(batch.pk))
+    apply_queued_batch.enqueue(str(batch.pk))
     call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
 
     batch.refresh_from_db()

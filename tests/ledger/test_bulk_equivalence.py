@@ -1,8 +1,9 @@
-"""apply_bulk writes in batches; it must leave exactly what adjust_points would, row by row."""
+"""apply_batch writes in batches; it must leave exactly what adjust_points would, row by row."""
 
 from ledger import services
 from ledger.models import LotConsumption, LoyaltyEvent, PointLot
 from ledger.selectors import ledger_discrepancies
+from ledger.services import Actor, bulk_writer
 
 from ..factories import AccountFactory
 
@@ -38,8 +39,7 @@ def make_customers(program, reasons, manager, tag: str) -> dict:
             account=people[name],
             points=points,
             reason=reasons[code],
-            source="ADMIN_UI",
-            actor=manager,
+            actor=Actor.of_operator(manager),
             allow_negative=allow_negative,
         )
 
@@ -87,19 +87,18 @@ def test_bulk_leaves_what_adjusting_row_by_row_leaves(program, reasons, manager)
     text = HEADER + "".join(
         f"bulk-{name},{points},{code},Line {i},,\n" for i, (name, points, code) in enumerate(ROWS)
     )
-    batch, check = services.upload_bulk(
-        program=program, uploaded_by=manager, filename="mixed.csv", data=text.encode()
+    batch, check = services.upload_bulk_file(
+        program=program, actor=Actor.of_operator(manager), filename="mixed.csv", data=text.encode()
     )
     assert check.errors == []
-    services.apply_bulk(batch=batch)
+    services.apply_batch(batch=batch)
     for i, (name, points, code) in enumerate(ROWS):
         services.adjust_points(
             account=single[name],
             points=points,
             reason=reasons[code],
             history_title=f"Line {i}",
-            source="ADMIN_UI",
-            actor=manager,
+            actor=Actor.of_operator(manager),
         )
 
     for name in bulk:
@@ -109,24 +108,23 @@ def test_bulk_leaves_what_adjusting_row_by_row_leaves(program, reasons, manager)
 
 
 def test_bulk_updates_lots_spent_in_a_later_chunk(program, reasons, manager, monkeypatch):
-    monkeypatch.setattr(services, "BULK_WRITE_ROWS", 2)
+    monkeypatch.setattr(bulk_writer, "BULK_WRITE_ROWS", 2)
     bulk = make_customers(program, reasons, manager, "bulk")
     single = make_customers(program, reasons, manager, "single")
     text = HEADER + "".join(
         f"bulk-{name},{points},{code},Line {i},,\n" for i, (name, points, code) in enumerate(ROWS)
     )
-    batch, _ = services.upload_bulk(
-        program=program, uploaded_by=manager, filename="mixed.csv", data=text.encode()
+    batch, _ = services.upload_bulk_file(
+        program=program, actor=Actor.of_operator(manager), filename="mixed.csv", data=text.encode()
     )
-    services.apply_bulk(batch=batch)
+    services.apply_batch(batch=batch)
     for i, (name, points, code) in enumerate(ROWS):
         services.adjust_points(
             account=single[name],
             points=points,
             reason=reasons[code],
             history_title=f"Line {i}",
-            source="ADMIN_UI",
-            actor=manager,
+            actor=Actor.of_operator(manager),
         )
 
     for name in bulk:

@@ -6,6 +6,7 @@ from accounts.models import LoyaltyAccount
 from ledger import services
 from ledger.models import LoyaltyEvent
 from ledger.selectors import ledger_discrepancies
+from ledger.services import Actor
 
 from ..conftest import postgres_only
 
@@ -36,12 +37,15 @@ def test_a_100k_row_file_applies_whole(program, manager):
     lines = ["customer_id,points,reason,history_title"]
     for step, (points, reason) in enumerate(pattern):
         lines += [f"BULK-{i:05d},{points},{reason},Step {step}" for i in range(CUSTOMERS)]
-    batch, check = services.upload_bulk(
-        program=program, uploaded_by=manager, filename="big.csv", data="\n".join(lines).encode()
+    batch, check = services.upload_bulk_file(
+        program=program,
+        actor=Actor.of_operator(manager),
+        filename="big.csv",
+        data="\n".join(lines).encode(),
     )
     assert (check.rows, check.errors) == (ROWS, [])
 
-    services.apply_bulk(batch=batch)
+    services.apply_batch(batch=batch)
 
     batch.refresh_from_db()
     assert (batch.status, batch.rows_applied) == ("APPLIED", ROWS)

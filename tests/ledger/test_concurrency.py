@@ -45,7 +45,10 @@ def test_concurrent_adjustments_add_exactly(account, reasons, manager):
     def work(_: int) -> None:
         for _ in range(10):
             services.adjust_points(
-                account=account, points=1, reason=reasons["REWARD"], source=UI, actor=manager
+                account=account,
+                points=1,
+                reason=reasons["REWARD"],
+                actor=services.Actor.of_operator(manager, source=UI),
             )
 
     assert run_in_threads(20, work) == []
@@ -58,12 +61,18 @@ def test_concurrent_adjustments_add_exactly(account, reasons, manager):
 
 def test_concurrent_overdraft_lets_exactly_enough_through(account, reasons, manager):
     services.adjust_points(
-        account=account, points=100, reason=reasons["REWARD"], source=UI, actor=manager
+        account=account,
+        points=100,
+        reason=reasons["REWARD"],
+        actor=services.Actor.of_operator(manager, source=UI),
     )
 
     def work(_: int) -> None:
         services.adjust_points(
-            account=account, points=-10, reason=reasons["REDEEM_DISCOUNT"], source=UI, actor=manager
+            account=account,
+            points=-10,
+            reason=reasons["REDEEM_DISCOUNT"],
+            actor=services.Actor.of_operator(manager, source=UI),
         )
 
     errors = run_in_threads(20, work)
@@ -83,10 +92,9 @@ def test_concurrent_retries_of_one_request_apply_once(account, reasons, manager)
                 account=account,
                 points=5,
                 reason=reasons["REWARD"],
-                source=UI,
-                actor=manager,
+                actor=services.Actor.of_operator(manager, source=UI),
                 idempotency_key="same-request",
-            )
+            ).event
         )
 
     assert run_in_threads(20, work) == []
@@ -99,11 +107,17 @@ def test_concurrent_retries_of_one_request_apply_once(account, reasons, manager)
 
 def test_concurrent_reversals_of_one_event_reverse_once(account, reasons, manager):
     event = services.adjust_points(
-        account=account, points=5, reason=reasons["REWARD"], source=UI, actor=manager
-    )
+        account=account,
+        points=5,
+        reason=reasons["REWARD"],
+        actor=services.Actor.of_operator(manager, source=UI),
+    ).event
 
     errors = run_in_threads(
-        2, lambda i: services.reverse_event(event=event, note=f"try {i}", source=UI, actor=manager)
+        2,
+        lambda i: services.reverse_event(
+            event=event, note=f"try {i}", actor=services.Actor.of_operator(manager, source=UI)
+        ),
     )
 
     assert len(errors) == 1
@@ -116,7 +130,10 @@ def test_concurrent_expiry_runs_expire_once(program, account, reasons, manager):
     program.expiration_policy = "PT1S"
     program.save()
     services.adjust_points(
-        account=account, points=30, reason=reasons["REWARD"], source=UI, actor=manager
+        account=account,
+        points=30,
+        reason=reasons["REWARD"],
+        actor=services.Actor.of_operator(manager, source=UI),
     )
     later = timezone.now() + timedelta(seconds=5)
 

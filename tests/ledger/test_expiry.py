@@ -30,8 +30,12 @@ def clock():
 
 def adjust(account, points, reason, actor, **kwargs):
     return services.adjust_points(
-        account=account, points=points, reason=reason, source=UI, actor=actor, **kwargs
-    )
+        account=account,
+        points=points,
+        reason=reason,
+        actor=services.Actor.of_operator(actor, source=UI),
+        **kwargs,
+    ).event
 
 
 def lots(account):
@@ -107,7 +111,9 @@ def test_reversing_a_redemption_gives_back_the_lots_it_took(
     adjust(account, 20, reasons["REWARD"], manager)
     redemption = adjust(account, -25, reasons["REDEEM_DISCOUNT"], manager)
 
-    services.reverse_event(event=redemption, note="refund", source=UI, actor=manager)
+    services.reverse_event(
+        event=redemption, note="refund", actor=services.Actor.of_operator(manager, source=UI)
+    )
 
     assert [remaining for _, remaining, _ in lots(account)] == [10, 20]
     clock.move_to(START + timedelta(days=30, hours=1))
@@ -122,7 +128,9 @@ def test_reversing_an_earning_takes_back_its_own_lot(clock, program, account, re
     clock.shift(timedelta(days=1))
     second = adjust(account, 20, reasons["REWARD"], manager)
 
-    services.reverse_event(event=second, note="wrong customer", source=UI, actor=manager)
+    services.reverse_event(
+        event=second, note="wrong customer", actor=services.Actor.of_operator(manager, source=UI)
+    )
 
     assert [remaining for _, remaining, _ in lots(account)] == [10, 0]
 
@@ -141,8 +149,12 @@ def test_rebuilt_lots_equal_the_lots_kept_in_step(clock, program, account, reaso
     clock.shift(timedelta(days=2))
     earned = adjust(account, 20, reasons["REWARD"], manager)
     spent = adjust(account, -15, reasons["REDEEM_DISCOUNT"], manager)
-    services.reverse_event(event=spent, note="refund", source=UI, actor=manager)
-    services.reverse_event(event=earned, note="mistake", source=UI, actor=manager)
+    services.reverse_event(
+        event=spent, note="refund", actor=services.Actor.of_operator(manager, source=UI)
+    )
+    services.reverse_event(
+        event=earned, note="mistake", actor=services.Actor.of_operator(manager, source=UI)
+    )
     kept = lots(account)
 
     services.rebuild_lots(account=account)

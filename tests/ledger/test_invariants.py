@@ -58,21 +58,26 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
                         points=reason.sign * amount,
                         reason=reason,
                         allow_negative=override,
-                        source=UI,
-                        actor=manager,
-                    )
+                        actor=services.Actor.of_operator(manager, source=UI),
+                    ).event
                 )
             elif step[0] == "accumulate":
                 _, who, amount = step
                 made.append(
                     services.accumulate_points(
-                        account=accounts[who], points=amount, source=UI, actor=manager
+                        account=accounts[who],
+                        points=amount,
+                        actor=services.Actor.of_operator(manager, source=UI),
                     )
                 )
             elif made:
                 target = made[step[1] % len(made)]
                 made.append(
-                    services.reverse_event(event=target, note="test", source=UI, actor=manager)
+                    services.reverse_event(
+                        event=target,
+                        note="test",
+                        actor=services.Actor.of_operator(manager, source=UI),
+                    )
                 )
         except LedgerError:
             pass  # a refusal must leave everything as it was; the checks below prove it
@@ -95,7 +100,10 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
 
 def test_discrepancies_are_found_when_a_cached_balance_is_wrong(account, reasons, manager):
     services.adjust_points(
-        account=account, points=10, reason=reasons["REWARD"], source=UI, actor=manager
+        account=account,
+        points=10,
+        reason=reasons["REWARD"],
+        actor=services.Actor.of_operator(manager, source=UI),
     )
     type(account).objects.filter(pk=account.pk).update(balance=11)
 

@@ -4,7 +4,7 @@ exactly the previewed after-values, and whatever it refuses, the adjust refuses 
 import pytest
 
 from ledger import services
-from ledger.exceptions import AdjustmentRefused, ApprovalRequired
+from ledger.exceptions import AdjustmentRefused
 from ledger.models import LoyaltyEvent
 
 UI = LoyaltyEvent.Source.ADMIN_UI
@@ -48,7 +48,10 @@ def test_preview_and_adjust_agree(
         code="NOTE", label="Goodwill", sign=1, affects_lifetime=True, requires_note=True
     )
     services.adjust_points(
-        account=account, points=100, reason=reasons["REWARD"], source=UI, actor=manager
+        account=account,
+        points=100,
+        reason=reasons["REWARD"],
+        actor=services.Actor.of_operator(manager, source=UI),
     )
     account.refresh_from_db()
     actor = agent if by == "agent" else manager
@@ -58,7 +61,7 @@ def test_preview_and_adjust_agree(
         reason=reasons[code],
         note=note,
         allow_negative=allow,
-        actor=actor,
+        actor=services.Actor.of_operator(actor, source=UI),
     )
 
     preview = services.preview_adjustment(**arguments)
@@ -66,15 +69,21 @@ def test_preview_and_adjust_agree(
     assert [p.code for p in preview.problems] == problems
     assert preview.needs_approval is held
     assert preview.allowed is (not problems)
-    if problems or held:
+    assert preview.verdict == ("refuse" if problems else "hold" if held else "apply")
+    if problems:
         with pytest.raises(AdjustmentRefused) as refused:
-            services.adjust_points(source=UI, **arguments)
-        expected = preview.problems[0] if problems else ApprovalRequired
-        assert refused.value.code == (problems[0] if problems else expected.code)
+            services.adjust_points(**arguments)
+        assert refused.value.code == problems[0]
+        account.refresh_from_db()
+        assert (account.balance, account.lifetime_points) == (100, 100)
+    elif held:
+        adjustment = services.adjust_points(**arguments)
+        assert adjustment.held and adjustment.event is None
+        assert adjustment.approval.points == points
         account.refresh_from_db()
         assert (account.balance, account.lifetime_points) == (100, 100)
     else:
-        event = services.adjust_points(source=UI, **arguments)
+        event = services.adjust_points(**arguments).event
         assert (preview.balance_before, preview.lifetime_before) == (100, 100)
         assert (event.balance_after, event.lifetime_after) == (
             preview.balance_after,

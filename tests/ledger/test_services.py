@@ -3,7 +3,6 @@ import pytest
 from ledger import services
 from ledger.exceptions import (
     AlreadyReversed,
-    ApprovalRequired,
     DuplicateOrder,
     IdempotencyConflict,
     InactiveReason,
@@ -20,10 +19,21 @@ from ..factories import AccountFactory
 UI = LoyaltyEvent.Source.ADMIN_UI
 
 
-def give(account, points, *, reason, actor, **kwargs):
+def as_operator(user):
+    return services.Actor.of_operator(user, source=UI)
+
+
+def adjust(account, points, *, reason, actor, **kwargs):
     return services.adjust_points(
-        account=account, points=points, reason=reason, source=UI, actor=actor, **kwargs
+        account=account, points=points, reason=reason, actor=as_operator(actor), **kwargs
     )
+
+
+def give(account, points, *, reason, actor, **kwargs):
+    """The applied event (the adjustment must not be held)."""
+    adjustment = adjust(account, points, reason=reason, actor=actor, **kwargs)
+    assert not adjustment.held
+    return adjustment.event
 
 
 @pytest.mark.parametrize(
@@ -117,8 +127,11 @@ def test_agent_above_the_approval_threshold_is_held(program, account, reasons, a
     program.approval_threshold = 500
     program.save()
 
-    with pytest.raises(ApprovalRequired, match="above 500 points"):
-        give(account, 501, reason=reasons["REWARD"], actor=agent)
+    held = adjust(account, 501, reason=reasons["REWARD"], actor=agent)
+    assert held.held and held.event is None
+    assert held.approval.points == 501 and held.approval.requested_by == agent
+    account.refresh_from_db()
+    assert account.balance == 0 and account.events.count() == 0
     give(account, 500, reason=reasons["REWARD"], actor=agent)
     give(account, 501, reason=reasons["REWARD"], actor=manager)
 
@@ -171,7 +184,9 @@ def test_a_refused_request_can_be_retried_with_its_key(account, reasons, agent):
 def test_reversal_undoes_an_event_once(account, reasons, agent, manager):
     event = give(account, 40, reason=reasons["REWARD"], actor=agent)
 
-    reversal = services.reverse_event(event=event, note="Wrong customer", source=UI, actor=manager)
+    reversal = services.reverse_event(
+        event=event, note="Wrong customer", actor=as_operator(manager)
+    )
 
     account.refresh_from_db()
     assert (account.balance, account.lifetime_points) == (0, 0)
@@ -179,9 +194,9 @@ def test_reversal_undoes_an_event_once(account, reasons, agent, manager):
     assert reversal.type == LoyaltyEvent.Type.REVERSAL
     assert reversal.note == "Wrong customer" and reversal.actor == manager
     with pytest.raises(AlreadyReversed):
-        services.reverse_event(event=event, note="again", source=UI, actor=manager)
+        services.reverse_event(event=event, note="again", actor=as_operator(manager))
     with pytest.raises(NotReversible):
-        services.reverse_event(event=reversal, note="undo the undo", source=UI, actor=manager)
+        services.reverse_event(event=reversal, note="undo the undo", actor=as_operator(manager))
     assert account.events.count() == 2
 
 
@@ -189,7 +204,7 @@ def test_reversal_needs_a_note(account, reasons, manager):
     event = give(account, 40, reason=reasons["REWARD"], actor=manager)
 
     with pytest.raises(NoteRequired):
-        services.reverse_event(event=event, note=" ", source=UI, actor=manager)
+        services.reverse_event(event=event, note=" ", actor=as_operator(manager))
 
 
 def test_reversing_points_already_spent_would_overdraw(account, reasons, manager):
@@ -197,25 +212,25 @@ def test_reversing_points_already_spent_would_overdraw(account, reasons, manager
     give(account, -30, reason=reasons["REDEEM_DISCOUNT"], actor=manager)
 
     with pytest.raises(InsufficientPoints):
-        services.reverse_event(event=event, note="fraud", source=UI, actor=manager)
+        services.reverse_event(event=event, note="fraud", actor=as_operator(manager))
     reversal = services.reverse_event(
-        event=event, note="fraud", source=UI, actor=manager, allow_negative=True
+        event=event, note="fraud", actor=as_operator(manager), allow_negative=True
     )
     assert reversal.balance_after == -30
 
 
 def test_accumulate_counts_towards_points_earned_once_per_order(account, manager):
     event = services.accumulate_points(
-        account=account, points=25, order_id="ORDER-1", source=UI, actor=manager
+        account=account, points=25, order_id="ORDER-1", actor=as_operator(manager)
     )
 
     assert (event.balance_after, event.lifetime_after) == (25, 25)
     with pytest.raises(DuplicateOrder):
         services.accumulate_points(
-            account=account, points=25, order_id="ORDER-1", source=UI, actor=manager
+            account=account, points=25, order_id="ORDER-1", actor=as_operator(manager)
         )
     with pytest.raises(InvalidAmount):
-        services.accumulate_points(account=account, points=-5, source=UI, actor=manager)
+        services.accumulate_points(account=account, points=-5, actor=as_operator(manager))
 
 
 def test_event_times_strictly_increase_within_an_account(account, reasons, manager):

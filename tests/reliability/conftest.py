@@ -32,7 +32,7 @@ def seeded(transactional_db, program, reasons):
             account=account,
             points=1000,
             reason=reasons["REWARD"],
-            source=LoyaltyEvent.Source.SYSTEM,
+            actor=services.Actor.system(),
         )
     _, key = api_client("load", "read,write", rate=10_000_000)
     return {"accounts": accounts, "key": key, "program": program, "reasons": reasons}

@@ -6,8 +6,9 @@ from django.urls import reverse
 from accounts.models import Program
 from ledger.exceptions import SelfApproval
 from ledger.models import ApprovalRequest, LoyaltyEvent
-from ledger.services import adjust_points, approve_request, request_adjustment
+from ledger.services import Actor, adjust_points, approve_request
 from loyalty_admin.models import AuditEntry
+from loyalty_admin.roles import set_role
 from tests.factories import operator
 
 from .conftest import HX
@@ -118,10 +119,14 @@ def test_it_refuses_approving_twice(agent_client, manager_client, funded, thresh
 def test_it_refuses_self_approval_even_by_a_crafted_post(
     manager_client, manager, funded, threshold, reasons
 ):
-    # A manager's own adjustments never need approval; one made as a request is still theirs.
-    approval = request_adjustment(
-        account=funded, points=500, reason=reasons["REWARD"], requested_by=manager
-    )
+    # A manager's own adjustments never need approval; one they asked for as an agent (before
+    # a promotion) is still theirs.
+    set_role(manager, "agent")
+    approval = adjust_points(
+        account=funded, points=500, reason=reasons["REWARD"], actor=Actor.of_operator(manager)
+    ).approval
+    set_role(manager, "manager")
+    assert approval.requested_by == manager
 
     page = manager_client.get(reverse("approvals"))
     approved = _approve(manager_client, approval, **HX)
@@ -133,7 +138,7 @@ def test_it_refuses_self_approval_even_by_a_crafted_post(
     assert approved.status_code == rejected.status_code == 403
     assert approval.status == "PENDING"
     with pytest.raises(SelfApproval):
-        approve_request(request=approval, manager=manager)
+        approve_request(request=approval, actor=Actor.of_operator(manager))
 
 
 def test_it_refuses_an_approval_that_would_overdraw_now(
@@ -145,8 +150,7 @@ def test_it_refuses_an_approval_that_would_overdraw_now(
         account=funded,
         points=-500,
         reason=reasons["REDEEM_DISCOUNT"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
 
     response = _approve(manager_client, approval, **HX)

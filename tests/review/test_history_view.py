@@ -57,7 +57,7 @@ def ledger(program, reasons, agent, manager):
             7,
             days_ago=0,
             type=LoyaltyEvent.Type.ACCUMULATE_POINTS,
-            source=Source.LOYALTY_API,
+            source=Source.SQUARE_API,
             api_client=client,
         ),
     }

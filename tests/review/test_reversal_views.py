@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from ledger.models import LoyaltyEvent
-from ledger.services import adjust_points
+from ledger.services import Actor, adjust_points
 from loyalty_admin.models import AuditEntry
 
 from ..conftest import postgres_only
@@ -82,7 +82,10 @@ def test_it_requires_a_note(manager_client, funded, reward):
 @pytest.mark.django_db
 def test_it_refuses_an_overdraft_unless_allowed(manager_client, manager, funded, reward, reasons):
     adjust_points(
-        account=funded, points=-800, reason=reasons["REDEEM_DISCOUNT"], source=UI, actor=manager
+        account=funded,
+        points=-800,
+        reason=reasons["REDEEM_DISCOUNT"],
+        actor=Actor.of_operator(manager, source=UI),
     )
 
     refused = _reverse(manager_client, reward, **HX)

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import services
-from ledger.models import BulkBatch, LoyaltyEvent
+from ledger.models import BulkBatch
 from ledger.selectors import ledger_discrepancies
+from ledger.services import Actor
 from tests.factories import AccountFactory, api_client, operator
 
 pytestmark = pytest.mark.django_db
@@ -55,8 +56,8 @@ form_value = st.one_of(text, numbers.map(str), st.sampled_from(["", " ", "1e9", 
 def target(program, reasons):
     account = AccountFactory(program=program, email="fuzz@example.com")
     event = services.adjust_points(
-        account=account, points=1000, reason=reasons["REWARD"], source="SYSTEM"
-    )
+        account=account, points=1000, reason=reasons["REWARD"], actor=Actor.system()
+    ).event
     manager = operator("manager")
     console = Client(raise_request_exception=True)
     console.force_login(manager)
@@ -315,10 +316,15 @@ def test_markup_in_titles_notes_and_names_is_escaped_everywhere_it_is_shown(targ
         reason=reasons["REWARD"],
         history_title=PAYLOAD,
         note=PAYLOAD,
-        source=LoyaltyEvent.Source.SYSTEM,
+        actor=Actor.system(),
     )
     services.add_reason(
-        program=account.program, code="XSS", label=PAYLOAD, sign=1, affects_lifetime=False
+        program=account.program,
+        code="XSS",
+        label=PAYLOAD,
+        sign=1,
+        affects_lifetime=False,
+        actor=Actor.of_operator(operator("manager")),
     )
     pages = [
         console.get(f"/accounts/{account.pk}/"),

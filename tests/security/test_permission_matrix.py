@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from ledger import services
 from ledger.models import BulkBatch, LoyaltyEvent
+from ledger.services import Actor
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
 
@@ -29,6 +30,8 @@ class Rule:
     expected: tuple[int, int, int, int, int, int]
     body: Callable[[], dict] | None = None
     query: dict = field(default_factory=dict)
+    # A body that depends on the path (a console form whose fields are prefixed by its id).
+    body_for: Callable[[str], dict] | None = None
 
 
 def unique() -> str:
@@ -37,6 +40,13 @@ def unique() -> str:
 
 def _adjustment() -> dict:
     return {"reason": "REWARD", "points": 5, "note": "matrix"}
+
+
+def _reversal_form(path: str) -> dict:
+    """A valid reversal form for the event in the path: the service, not the form, refuses an
+    agent (an agent's invalid form gets the form's errors)."""
+    prefix = f"reverse-{path.split('/')[2]}"
+    return {f"{prefix}-note": "matrix", f"{prefix}-token": str(uuid.uuid4())}
 
 
 def _square_account() -> dict:
@@ -80,7 +90,8 @@ MATRIX: dict[str, Rule] = {
     "history": Rule("GET", CONSOLE_MANAGER),
     "history-export": Rule("GET", CONSOLE_MANAGER),
     "event": Rule("GET", CONSOLE_OPERATOR),
-    "event-reverse": Rule("POST", (LOGIN, 403, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    # Operators may post; the service refuses an agent (403) and reverses for a manager.
+    "event-reverse": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body_for=_reversal_form),
     "approvals": Rule("GET", CONSOLE_MANAGER),
     "approval-approve": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
     # A plain (non-HTMX) post answers with a redirect and a message, refused or not.
@@ -100,6 +111,8 @@ MATRIX: dict[str, Rule] = {
     "api-account-events": Rule("GET", NATIVE_READ),
     "api-events": Rule("GET", NATIVE_READ),
     # Reversing is a manager's action; a key needs the write scope.
+    # A held adjustment's status: anyone who may read.
+    "api-approval-request": Rule("GET", NATIVE_READ),
     "api-event-reverse": Rule("POST", (401, 403, 201, 403, 201, 401), body=lambda: {"note": "x"}),
     # Square dialect
     "square-programs": Rule("GET", KEY_READ),
@@ -173,8 +186,7 @@ def world(program, reasons, manager):
         account=account,
         points=1000,
         reason=reasons["REWARD"],
-        source=LoyaltyEvent.Source.ADMIN_UI,
-        actor=manager,
+        actor=Actor.of_operator(manager),
     )
     _, revoked = api_client("revoked", "read,write", rate=10_000)
     ApiClient.objects.filter(prefix=revoked.split(".")[0]).update(revoked=True)
@@ -182,8 +194,11 @@ def world(program, reasons, manager):
     def event_id() -> str:
         # A fresh event each time: an event is reversed at most once.
         event = services.adjust_points(
-            account=account, points=1, reason=reasons["REWARD"], source="SYSTEM", actor=manager
-        )
+            account=account,
+            points=1,
+            reason=reasons["REWARD"],
+            actor=Actor.of_operator(manager, source=LoyaltyEvent.Source.SYSTEM),
+        ).event
         return str(event.pk)
 
     def reason_id() -> str:
@@ -193,13 +208,14 @@ def world(program, reasons, manager):
             label="Matrix",
             sign=1,
             affects_lifetime=True,
+            actor=Actor.of_operator(manager),
         )
         return str(reason.pk)
 
     def batch_id() -> str:
-        batch, _ = services.upload_bulk(
+        batch, _ = services.upload_bulk_file(
             program=program,
-            uploaded_by=manager,
+            actor=Actor.of_operator(manager),
             filename="matrix.csv",
             data=f"email,points,reason\nmatrix@example.com,{next(_counter) + 1},REWARD\n".encode(),
         )
@@ -208,15 +224,25 @@ def world(program, reasons, manager):
     requester = operator("agent")
 
     def approval_id() -> str:
-        held = services.request_adjustment(
-            account=account, points=500, reason=reasons["REWARD"], requested_by=requester
-        )
-        return str(held.pk)
+        # An agent's adjustment above the program's threshold is held for a manager.
+        type(program).objects.filter(pk=program.pk).update(approval_threshold=100)
+        try:
+            held = services.adjust_points(
+                account=account,
+                points=500,
+                reason=reasons["REWARD"],
+                actor=Actor.of_operator(requester),
+            )
+        finally:
+            type(program).objects.filter(pk=program.pk).update(approval_threshold=None)
+        assert held.held
+        return str(held.approval.pk)
 
     return {
         "params": {
             "account_id": lambda: str(account.pk),
             "approval_id": approval_id,
+            "request_id": approval_id,
             "operator_id": lambda: str(operator("agent").pk),
             "prefix": lambda: api_client(f"matrix-{unique()}", "read", rate=10)[0].prefix,
             "event_id": event_id,
@@ -259,7 +285,7 @@ def path_of(route: str, pattern: URLPattern, params: dict) -> str:
 def request(client: Client, rule: Rule, route: str, path: str):
     if rule.method == "GET":
         return client.get(path, rule.query)
-    body = rule.body() if rule.body else {}
+    body = rule.body_for(path) if rule.body_for else rule.body() if rule.body else {}
     if _is_api(route):
         return client.post(
             path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=unique()

@@ -1,32 +1,14 @@
 """Native API for customers: search and one account (GET /api/v1/accounts...)."""
 
-import uuid
-
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import LoyaltyAccount, Program
 from accounts.selectors import search_accounts
+from ledger import lookups
 from ledger.api.auth import NativeApiView
 from ledger.api.schema import native_errors
-
-
-def account_or_404(account_id: str) -> LoyaltyAccount:
-    """The account with this id; 404 for an unknown or malformed id."""
-    try:
-        return LoyaltyAccount.objects.select_related("program").get(pk=uuid.UUID(account_id))
-    except (ValueError, LoyaltyAccount.DoesNotExist):
-        raise Http404("No loyalty account has this id.") from None
-
-
-def program_or_404(id_or_alias: str) -> Program:
-    try:
-        return Program.objects.resolve(id_or_alias)
-    except (ValueError, Program.DoesNotExist):
-        raise Http404("No loyalty program has this id or alias.") from None
 
 
 class AccountOutputSerializer(serializers.Serializer):
@@ -62,7 +44,7 @@ class AccountSearchApi(NativeApiView):
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        program = program_or_404(params.validated_data["program"])
+        program = lookups.program(params.validated_data["program"])
         limit = params.validated_data["limit"]
         page = list(search_accounts(program=program, query=params.validated_data["q"], limit=limit))
         return Response(self.OutputSerializer({"accounts": page}).data)
@@ -76,4 +58,4 @@ class AccountDetailApi(NativeApiView):
         responses={200: AccountOutputSerializer, **native_errors(404)},
     )
     def get(self, request: Request, account_id: str) -> Response:
-        return Response(AccountOutputSerializer(account_or_404(account_id)).data)
+        return Response(AccountOutputSerializer(lookups.account(account_id)).data)

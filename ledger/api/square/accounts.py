@@ -1,13 +1,12 @@
 """Square Loyalty dialect, customer side: programs, calculate, accounts (/v2/loyalty/...).
 
 Objects as Square's API reference shows them, so that the official `squareup` SDK parses them.
-Errors come from the Square exception handler (loyalty_admin.api_errors).
+Errors come from the Square exception handler (ledger.api.errors).
 """
 
 import uuid
 
 from django.db.models import Q
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -15,11 +14,11 @@ from rest_framework.response import Response
 
 from accounts.models import LoyaltyAccount, Program
 from accounts.phones import InvalidPhoneNumber, normalize_phone
-from accounts.services import enroll_account_once
-from ledger.api.auth import SquareApiView, api_client_of
+from ledger import lookups, services
+from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.models import LoyaltyEvent
+from ledger.exceptions import ProgramNotFound
 from ledger.selectors import upcoming_expirations
 from loyalty_admin.pagination import keyset_page
 
@@ -89,20 +88,6 @@ def square_account(account: LoyaltyAccount) -> dict:
             "created_at": timestamp(account.created_at),
         }
     return data
-
-
-def program_or_404(program_id: str) -> Program:
-    try:
-        return Program.objects.resolve(program_id)
-    except (ValueError, Program.DoesNotExist):
-        raise Http404("Loyalty program not found.") from None
-
-
-def account_or_404(account_id: str) -> LoyaltyAccount:
-    try:
-        return LoyaltyAccount.objects.select_related("program").get(pk=uuid.UUID(account_id))
-    except (ValueError, LoyaltyAccount.DoesNotExist):
-        raise Http404("Loyalty account not found.") from None
 
 
 def invalid(field_path: list, message: str, code: str = "invalid") -> exceptions.ValidationError:
@@ -211,7 +196,7 @@ class ProgramDetailApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(404)},
     )
     def get(self, request: Request, program_id: str) -> Response:
-        return Response({"program": square_program(program_or_404(program_id))})
+        return Response({"program": square_program(lookups.program(program_id))})
 
 
 class MoneyInputSerializer(serializers.Serializer):
@@ -239,7 +224,7 @@ class CalculatePointsApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(400, 404)},
     )
     def post(self, request: Request, program_id: str) -> Response:
-        program = program_or_404(program_id)
+        program = lookups.program(program_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         money = data.validated_data.get("transaction_amount_money")
@@ -258,7 +243,7 @@ class CalculatePointsApi(SquareApiView):
                 f"The program earns points in {program.currency}.",
             )
         if data.validated_data.get("loyalty_account_id"):
-            account_or_404(data.validated_data["loyalty_account_id"])
+            lookups.account(data.validated_data["loyalty_account_id"])
         points = (money["amount"] // program.accrual_amount) * program.accrual_points
         return Response({"points": points, "promotion_points": 0})
 
@@ -295,23 +280,17 @@ class AccountCreateApi(SquareApiView):
         data.is_valid(raise_exception=True)
         account = data.validated_data["loyalty_account"]
         try:
-            program = Program.objects.resolve(account["program_id"])
-        except (ValueError, Program.DoesNotExist):
+            program = lookups.program(account["program_id"])
+        except ProgramNotFound:
             raise invalid(
                 ["loyalty_account", "program_id"], "No loyalty program has this id."
             ) from None
-        try:
-            phone = normalize_phone(account["mapping"]["phone_number"])
-        except InvalidPhoneNumber as exc:
-            raise invalid(
-                ["loyalty_account", "mapping", "phone_number"], str(exc), "invalid_phone_number"
-            ) from None
-        account = enroll_account_once(
-            idempotency_scope=f"{LoyaltyEvent.Source.LOYALTY_API}:client:{api_client_of(request).prefix}:enroll",
-            idempotency_key=data.validated_data["idempotency_key"],
+        account = services.enroll_account_once(
             program=program,
-            phone=phone,
+            phone=account["mapping"]["phone_number"],
             customer_id=account.get("customer_id"),
+            actor=self.actor(request),
+            idempotency_key=data.validated_data["idempotency_key"],
         )
         return Response({"loyalty_account": square_account(account)})
 
@@ -383,4 +362,4 @@ class AccountDetailApi(SquareApiView):
         responses={200: AccountEnvelopeSerializer, **square_errors(404)},
     )
     def get(self, request: Request, account_id: str) -> Response:
-        return Response({"loyalty_account": square_account(account_or_404(account_id))})
+        return Response({"loyalty_account": square_account(lookups.account(account_id))})

@@ -1,6 +1,6 @@
 """Square Loyalty dialect, ledger side: accumulate, adjust, search events (/v2/loyalty/...).
 
-Events made here have source LOYALTY_API. A positive adjustment counts towards points earned
+Events made here have source SQUARE_API (stored as Square's own word, LOYALTY_API). A positive adjustment counts towards points earned
 (lifetime_points), a negative one only changes the balance, as in Square.
 """
 
@@ -9,14 +9,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger import services
-from ledger.api.auth import SquareApiView, api_client_of
-from ledger.api.fields import StrictBooleanField, StrictIntegerField
+from ledger import lookups, services
+from ledger.api.auth import SquareApiView
+from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.history import search_events
 from ledger.models import LoyaltyEvent
 
-from .accounts import account_or_404, invalid, timestamp
+from .accounts import invalid, timestamp
 
 Source = LoyaltyEvent.Source
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
@@ -41,7 +41,7 @@ _BODY_OF = {
     "OTHER": "other_event",
 }
 # Square knows two sources: its own apps, and the API. Every API dialect here is "the API".
-_API_SOURCES = {Source.LOYALTY_API, Source.NATIVE_API, Source.YOTPO_API}
+_API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
 
 
 def square_event(event: LoyaltyEvent) -> dict:
@@ -87,19 +87,24 @@ class SquareEventSerializer(serializers.Serializer):
 
 
 class AccumulatePointsInputSerializer(serializers.Serializer):
-    points = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    points = PointsField(required=False, allow_null=True)
     order_id = serializers.CharField(max_length=191, required=False, allow_null=True)
 
 
 class AdjustPointsInputSerializer(serializers.Serializer):
-    points = StrictIntegerField()
+    points = PointsField()
+    # Up to 3,500 characters, as Square documents; the ledger enforces the limit.
     reason = serializers.CharField(
-        max_length=200, required=False, allow_null=True, allow_blank=True
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
 
 
 class AccumulatePointsApi(SquareApiView):
-    ledger_fields = {"points": "accumulate_points.points", "order_id": "accumulate_points.order_id"}
+    ledger_fields = {
+        "points": "accumulate_points.points",
+        "order_id": "accumulate_points.order_id",
+        "location_id": "location_id",
+    }
 
     class InputSerializer(serializers.Serializer):
         accumulate_points = AccumulatePointsInputSerializer()
@@ -117,7 +122,7 @@ class AccumulatePointsApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(400, 404, 409)},
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = account_or_404(account_id)
+        account = lookups.account(account_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         points = data.validated_data["accumulate_points"].get("points")
@@ -132,22 +137,23 @@ class AccumulatePointsApi(SquareApiView):
                     "send accumulate_points.points (see CalculateLoyaltyPoints) with it.",
                 )
             raise invalid(["accumulate_points", "points"], "Send the points to add.", "required")
-        if account.program.location_ids and location_id not in account.program.location_ids:
-            raise invalid(["location_id"], "The program does not run at this location.")
         event = services.accumulate_points(
             account=account,
             points=points,
             order_id=order_id,
             location_id=location_id,
-            source=Source.LOYALTY_API,
-            api_client=api_client_of(request),
+            actor=self.actor(request),
             idempotency_key=data.validated_data["idempotency_key"],
         )
         return Response({"events": [square_event(event)]})
 
 
 class AdjustPointsApi(SquareApiView):
-    ledger_fields = {"points": "adjust_points.points", "reason": "adjust_points.reason"}
+    ledger_fields = {
+        "points": "adjust_points.points",
+        "reason_text": "adjust_points.reason",
+        "allow_negative": "allow_negative_balance",
+    }
 
     class InputSerializer(serializers.Serializer):
         idempotency_key = serializers.CharField(min_length=1, max_length=128)
@@ -165,19 +171,19 @@ class AdjustPointsApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(400, 404)},
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = account_or_404(account_id)
+        account = lookups.account(account_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        event = services.adjust_points(
+        adjustment = services.adjust_points(
             account=account,
             points=data.validated_data["adjust_points"]["points"],
             reason_text=data.validated_data["adjust_points"].get("reason") or "",
             allow_negative=bool(data.validated_data.get("allow_negative_balance")),
-            source=Source.LOYALTY_API,
-            api_client=api_client_of(request),
+            actor=self.actor(request),
             idempotency_key=data.validated_data["idempotency_key"],
         )
-        return Response({"event": square_event(event)})
+        # An API key is never held for approval (see ledger.services.actors).
+        return Response({"event": square_event(adjustment.event)})
 
 
 class AccountFilterSerializer(serializers.Serializer):

@@ -5,32 +5,22 @@ YotpoApiView). `apply_adjustment_to_points_earned` decides whether points earned
 change. Not enough points: 422, nothing written. Events made here have source YOTPO_API.
 """
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import LoyaltyAccount, Program
-from accounts.phones import InvalidPhoneNumber, normalize_phone
-from ledger import services
-from ledger.api.auth import YotpoApiView, api_client_of
-from ledger.api.fields import QueryBooleanField, StrictBooleanField, StrictIntegerField
+from ledger import lookups, services
+from ledger.api.auth import YotpoApiView
+from ledger.api.fields import PointsField, QueryBooleanField, StrictBooleanField
 from ledger.api.schema import native_errors
-from ledger.models import LoyaltyEvent, Reason
+from ledger.models import LoyaltyEvent
 from ledger.selectors import upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid", str, OpenApiParameter.HEADER, description="The program's id or alias (optional)."
 )
 HISTORY_LIMIT = 100
-
-
-def customer_or_404(program: Program, **lookup: str) -> LoyaltyAccount:
-    account = LoyaltyAccount.objects.filter(program=program, **lookup).first()
-    if account is None:
-        raise Http404("No customer matches.")
-    return account
 
 
 _ACTIONS = {
@@ -75,16 +65,19 @@ class CustomerWithHistorySerializer(CustomerSerializer):
 
 
 class PointsAdjustApi(YotpoApiView):
-    ledger_fields = {"points": "point_adjustment_amount", "reason": "reason"}
+    ledger_fields = {
+        "points": "point_adjustment_amount",
+        "affects_lifetime": "apply_adjustment_to_points_earned",
+    }
 
     class InputSerializer(serializers.Serializer):
         customer_email = serializers.EmailField(max_length=254, required=False)
         customer_id = serializers.CharField(max_length=191, required=False)
-        point_adjustment_amount = StrictIntegerField()
+        point_adjustment_amount = PointsField()
         apply_adjustment_to_points_earned = StrictBooleanField(default=False)
-        history_title = serializers.CharField(max_length=200, allow_blank=True, default="")
+        history_title = serializers.CharField(allow_blank=True, default="")
         visible_to_customer = StrictBooleanField(default=True)
-        reason = serializers.CharField(max_length=40, required=False, help_text="A reason code.")
+        reason = serializers.CharField(required=False, help_text="A reason code (any case).")
 
         def validate(self, data):
             if not data.get("customer_email") and not data.get("customer_id"):
@@ -103,27 +96,21 @@ class PointsAdjustApi(YotpoApiView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data.get("customer_id"):
-            account = customer_or_404(self.program, customer_id=data.validated_data["customer_id"])
-        else:
-            email = data.validated_data["customer_email"].strip().lower()
-            account = customer_or_404(self.program, email=email)
-        reason = None
-        if data.validated_data.get("reason"):
-            reason = Reason.objects.filter(
-                program=self.program, code=data.validated_data["reason"]
-            ).first()
-            if reason is None:
-                raise exceptions.ValidationError({"reason": ["No reason has this code."]})
+        values = data.validated_data
+        account = lookups.account_by_identity(
+            program=self.program,
+            customer_id=values.get("customer_id"),
+            email=values.get("customer_email"),
+        )
+        reason = lookups.reason(self.program, values["reason"]) if values.get("reason") else None
         services.adjust_points(
             account=account,
-            points=data.validated_data["point_adjustment_amount"],
+            points=values["point_adjustment_amount"],
             reason=reason,
-            affects_lifetime=data.validated_data["apply_adjustment_to_points_earned"],
-            history_title=data.validated_data["history_title"],
-            visible_to_customer=data.validated_data["visible_to_customer"],
-            source=LoyaltyEvent.Source.YOTPO_API,
-            api_client=api_client_of(request),
+            affects_lifetime=values["apply_adjustment_to_points_earned"],
+            history_title=values["history_title"],
+            visible_to_customer=values["visible_to_customer"],
+            actor=self.actor(request),
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
         account.refresh_from_db()
@@ -131,6 +118,8 @@ class PointsAdjustApi(YotpoApiView):
 
 
 class CustomerDetailApi(YotpoApiView):
+    ledger_fields = {"phone": "phone_number", "email": "customer_email"}
+
     class InputSerializer(serializers.Serializer):
         customer_email = serializers.CharField(max_length=254, required=False)
         customer_id = serializers.CharField(max_length=191, required=False)
@@ -154,16 +143,13 @@ class CustomerDetailApi(YotpoApiView):
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        if params.validated_data.get("customer_id"):
-            lookup = {"customer_id": params.validated_data["customer_id"].strip()}
-        elif params.validated_data.get("customer_email"):
-            lookup = {"email": params.validated_data["customer_email"].strip().lower()}
-        else:
-            try:
-                lookup = {"phone": normalize_phone(params.validated_data["phone_number"])}
-            except InvalidPhoneNumber as exc:
-                raise exceptions.ValidationError({"phone_number": [str(exc)]}) from None
-        account = customer_or_404(self.program, **lookup)
+        values = params.validated_data
+        account = lookups.account_by_identity(
+            program=self.program,
+            customer_id=values.get("customer_id"),
+            email=values.get("customer_email"),
+            phone=values.get("phone_number"),
+        )
         output = CustomerSerializer(account).data
         if params.validated_data["with_history"]:
             events = account.events.order_by("-created_at", "-id")[:HISTORY_LIMIT]

@@ -3,9 +3,11 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Program
-from ledger import bulk, services
-from ledger.exceptions import LedgerError
+from ledger import lookups, services
+from ledger.exceptions import LedgerError, ProgramNotFound
+from ledger.models import LoyaltyEvent
+from ledger.services import Actor
+from ledger.services.bulk_file import decode
 
 
 class Command(BaseCommand):
@@ -26,13 +28,16 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, dry_run: bool, operator, program, allow_duplicate, **kw):
         try:
             data = file.read_bytes()
-            program = Program.objects.resolve(program)
+            program = lookups.program(program)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
-        except (Program.DoesNotExist, ValueError) as exc:
+        except ProgramNotFound as exc:
             raise CommandError(f"No program “{program}”.") from exc
         if dry_run:
-            check = services.check_bulk(program=program, content=_decode(data))
+            # A dry run writes nothing, so it judges the rows as the system would apply them.
+            check = services.check_bulk_file(
+                program=program, content=_decode(data), actor=_dry_run_actor()
+            )
             self._report(check.rows, check.customers, check.points_added, check.points_removed)
             for error in check.errors:
                 self.stdout.write(f"  line {error.line}, {error.field}: {error.message}")
@@ -45,12 +50,16 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=operator.strip().lower()).first()
         if user is None:
             raise CommandError(f"No operator “{operator}”.")
-        batch, check = services.upload_bulk(
-            program=program, uploaded_by=user, filename=file.name, data=data
-        )
+        actor = Actor.of_operator(user, source=LoyaltyEvent.Source.BULK_IMPORT)
+        try:
+            batch, check = services.upload_bulk_file(
+                program=program, actor=actor, filename=file.name, data=data
+            )
+        except LedgerError as exc:
+            raise CommandError(exc.message) from exc
         self._report(check.rows, check.customers, check.points_added, check.points_removed)
         try:
-            batch = services.apply_bulk(
+            batch = services.apply_batch(
                 batch=batch,
                 allow_duplicate=allow_duplicate,
                 progress=lambda done: self.stdout.write(f"  {done:,} rows…"),
@@ -67,8 +76,12 @@ class Command(BaseCommand):
         )
 
 
+def _dry_run_actor() -> Actor:
+    return Actor(source=LoyaltyEvent.Source.BULK_IMPORT)
+
+
 def _decode(data: bytes) -> str:
     try:
-        return bulk.decode(data)
+        return decode(data)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc

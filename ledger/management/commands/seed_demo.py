@@ -20,9 +20,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
-from accounts.services import create_program
-from ledger.models import LotConsumption, LoyaltyEvent, PointLot, Reason
-from ledger.services import lot_expiry
+from ledger.models import ApprovalRequest, LotConsumption, LoyaltyEvent, PointLot, Reason
+from ledger.services import Actor, adjust_points, create_program, lot_expiry
 from loyalty_admin.models import ApiClient
 from loyalty_admin.services import generate_password, save_operator
 
@@ -112,6 +111,7 @@ LAST_NAMES = [
 ]
 DOMAINS = ("example.com", "example.org", "mail.example.net", "shop.example.com")
 DEMO_OPERATORS = (("agent@example.com", "agent"), ("manager@example.com", "manager"))
+DEMO_APPROVAL_THRESHOLD = 500
 CHUNK = 10_000
 
 ACCOUNT_COLUMNS = [
@@ -157,10 +157,32 @@ def demo_program() -> Program:
         name="Loyalty program", alias="main", is_default=True
     )
     if not program.accounts.exists() and not program.expiration_policy:
-        # The demo shows expiry at work: points earned expire after a year.
+        # The demo shows expiry at work: points earned expire after a year; and four eyes:
+        # an agent's adjustment above 500 points waits for a manager.
         program.expiration_policy = "P12M"
-        program.save(update_fields=["expiration_policy", "updated_at"])
+        program.approval_threshold = program.approval_threshold or DEMO_APPROVAL_THRESHOLD
+        program.save(update_fields=["expiration_policy", "approval_threshold", "updated_at"])
     return program
+
+
+def ensure_held_adjustment(program: Program) -> ApprovalRequest | None:
+    """One agent's adjustment waiting for the manager, made the way an agent makes it, so the
+    approval queue is not empty on a first visit."""
+    agent = get_user_model().objects.filter(username=DEMO_OPERATORS[0][0]).first()
+    pending = ApprovalRequest.objects.filter(program=program, status=ApprovalRequest.Status.PENDING)
+    if agent is None or program.approval_threshold is None or pending.exists():
+        return None
+    account = LoyaltyAccount.objects.filter(program=program).order_by("created_at", "id").first()
+    if account is None:
+        return None
+    adjustment = adjust_points(
+        account=account,
+        points=program.approval_threshold + 100,
+        reason=Reason.objects.get(program=program, code="REWARD"),
+        note="Goodwill after a delayed order (demo)",
+        actor=Actor.of_operator(agent),
+    )
+    return adjustment.approval
 
 
 def ensure_demo_operators(credentials_file) -> list[tuple[str, str, str]]:
@@ -214,6 +236,7 @@ class Command(BaseCommand):
         existing = LoyaltyAccount.objects.filter(program=program).count()
         if existing >= accounts:
             self.stdout.write(f"Demo data present: {existing:,} accounts in “{program.name}”.")
+            self._hold_one(program)
             return
         started = time.monotonic()
         history = DemoHistory(program, seed=seed)
@@ -253,6 +276,14 @@ class Command(BaseCommand):
             f"Seeded {accounts - existing:,} accounts and {made_events:,} events "
             f"in {time.monotonic() - started:.1f}s."
         )
+        self._hold_one(program)
+
+    def _hold_one(self, program: Program) -> None:
+        held = ensure_held_adjustment(program)
+        if held is not None:
+            self.stdout.write(
+                f"An agent's {held.points:+,} for {held.account.display_name} waits for approval."
+            )
 
 
 def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
@@ -440,7 +471,7 @@ class DemoHistory:
                 None,
                 self.pos,
                 f"ORD-{i}-{j}",
-                LoyaltyEvent.Source.LOYALTY_API,
+                LoyaltyEvent.Source.SQUARE_API,
             )
         if roll < 0.77:
             return (

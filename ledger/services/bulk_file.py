@@ -2,7 +2,7 @@
 
 Columns: one of `email`, `phone`, `customer_id` (which customer), `points` (signed),
 `reason` (a reason code), and optionally `history_title`, `note`, `visible_to_customer`.
-This module reads the file into rows; `ledger.services.check_bulk` judges them.
+This module reads the file into rows; `ledger.services.bulk.check_bulk_file` judges them.
 """
 
 import csv

@@ -1,0 +1,137 @@
+"""Finding what a request names: the one place every face looks things up.
+
+Each look-up normalises its input the same way everywhere (reason codes case-insensitively,
+emails lowercased, phones to E.164, ids as UUIDs) and refuses with a `NotFound` refusal that
+each face turns into its own 404 (or `UnknownReason`, a 400 about the `reason` field).
+
+Scoping: the console and the Yotpo dialect work inside one program and pass it; the native
+API and the Square dialect address accounts and events by id across programs (an API key is
+not bound to a program) and pass none.
+"""
+
+import uuid
+
+from django.db.models import QuerySet
+
+from accounts.identities import Identity
+from accounts.models import LoyaltyAccount, Program
+
+from .exceptions import (
+    AccountNotFound,
+    ApprovalRequestNotFound,
+    BatchNotFound,
+    EventNotFound,
+    ProgramNotFound,
+    UnknownReason,
+)
+from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def program(id_or_alias: str) -> Program:
+    """The program named by its id or alias (`main`: the default program)."""
+    try:
+        return Program.objects.resolve(str(id_or_alias).strip())
+    except (ValueError, Program.DoesNotExist):
+        raise ProgramNotFound() from None
+
+
+def account(account_id: object, *, program: Program | None = None) -> LoyaltyAccount:
+    """The account with this id (in `program`, when given), with its program."""
+    pk = _uuid(account_id)
+    accounts = LoyaltyAccount.objects.select_related("program")
+    if program is not None:
+        accounts = accounts.filter(program=program)
+    found = accounts.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise AccountNotFound("No loyalty account has this id.")
+    return found
+
+
+def account_by_identity(
+    *,
+    program: Program,
+    customer_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> LoyaltyAccount:
+    """The program's account with this customer id, else email, else phone (normalised).
+
+    InvalidIdentity when none is given or the phone is not a number; AccountNotFound when
+    no account has it."""
+    identity = Identity.of(customer_id=customer_id, email=email, phone=phone)
+    found = (
+        LoyaltyAccount.objects.select_related("program")
+        .filter(program=program, **identity.lookup())
+        .first()
+    )
+    if found is None:
+        raise AccountNotFound("No customer matches.")
+    return found
+
+
+def normalize_reason_code(code: str) -> str:
+    """Reason codes are stored in capitals; whoever types one is understood in any case."""
+    return code.strip().upper()
+
+
+def reasons_by_code(program: Program) -> dict[str, Reason]:
+    """Every reason of the program, active or not, by code (for a file of many rows)."""
+    return {r.code: r for r in Reason.objects.filter(program=program)}
+
+
+def unknown_reason(code: str) -> UnknownReason:
+    return UnknownReason(f"No reason has the code “{code.strip()}”.")
+
+
+def reason(program: Program, code: str) -> Reason:
+    """The program's reason with this code, active or not: an inactive one is refused by the
+    service with its own message, so that a reason retired since a page loaded says so."""
+    found = Reason.objects.filter(program=program, code=normalize_reason_code(code)).first()
+    if found is None:
+        raise unknown_reason(code)
+    return found
+
+
+def event(event_id: object, *, program: Program | None = None) -> LoyaltyEvent:
+    """The event with this id (in `program`, when given), with what its page shows."""
+    pk = _uuid(event_id)
+    events = LoyaltyEvent.objects.select_related(
+        "account__program", "reason", "actor", "api_client", "reverses", "reversed_by"
+    )
+    if program is not None:
+        events = events.filter(program=program)
+    found = events.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise EventNotFound()
+    return found
+
+
+def approval_request(request_id: object, *, program: Program | None = None) -> ApprovalRequest:
+    pk = _uuid(request_id)
+    requests: QuerySet[ApprovalRequest] = ApprovalRequest.objects.select_related(
+        "account__program", "reason", "requested_by", "decided_by", "event"
+    )
+    if program is not None:
+        requests = requests.filter(program=program)
+    found = requests.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise ApprovalRequestNotFound()
+    return found
+
+
+def batch(batch_id: object, *, program: Program) -> BulkBatch:
+    pk = _uuid(batch_id)
+    batches = BulkBatch.objects.select_related("uploaded_by").filter(program=program)
+    found = batches.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise BatchNotFound()
+    return found

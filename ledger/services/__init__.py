@@ -1,0 +1,74 @@
+"""Every action that changes the ledger. Nothing else writes an event or a balance.
+
+Each command is keyword-only, one transaction, and takes the `Actor` who acts. The faces (the
+console, the native API, the Square and Yotpo dialects, the bulk file, the management
+commands) translate their input into a command's arguments and its result or refusal into
+their format; every rule lives here:
+
+=================  ===============================================================
+module             what it holds
+=================  ===============================================================
+actors             who acts, and what their role allows
+rules              every rule of an adjustment: apply, hold or refuse
+idempotency        the one wrapper that makes a command idempotent under a key
+posting, lots      appending an event; the point lots that expire
+adjustments        preview_adjustment, adjust_points, accumulate_points
+approvals          holding for approval, approve_request, reject_request
+reversal           reverse_event
+expiry             expire_points, rebuild_lots
+reasons            add_reason, change_reason, set_reason_active
+programs           create_program, enroll_account_once
+bulk               check_bulk_file, upload_bulk_file, apply_batch, apply_or_queue_batch
+bulk_file          reading the CSV; bulk_writer: writing a checked file set-based
+=================  ===============================================================
+"""
+
+from .actors import Actor
+from .adjustments import Adjustment, accumulate_points, adjust_points, preview_adjustment
+from .approvals import approve_request, reject_request
+from .bulk import (
+    BulkCheck,
+    applied_so_far,
+    apply_batch,
+    apply_or_queue_batch,
+    apply_queued_batch,
+    check_bulk_file,
+    previous_application,
+    upload_bulk_file,
+)
+from .expiry import expire_points, rebuild_lots
+from .lots import lot_expiry
+from .programs import create_program, enroll_account_once
+from .reasons import add_reason, change_reason, set_reason_active
+from .reversal import reverse_event
+from .rules import MAX_POINTS, TEXT_LIMITS, AdjustmentPreview
+
+__all__ = [
+    "MAX_POINTS",
+    "TEXT_LIMITS",
+    "Actor",
+    "Adjustment",
+    "AdjustmentPreview",
+    "BulkCheck",
+    "accumulate_points",
+    "add_reason",
+    "adjust_points",
+    "applied_so_far",
+    "apply_batch",
+    "apply_or_queue_batch",
+    "apply_queued_batch",
+    "approve_request",
+    "change_reason",
+    "check_bulk_file",
+    "create_program",
+    "enroll_account_once",
+    "expire_points",
+    "lot_expiry",
+    "preview_adjustment",
+    "previous_application",
+    "rebuild_lots",
+    "reject_request",
+    "reverse_event",
+    "set_reason_active",
+    "upload_bulk_file",
+]

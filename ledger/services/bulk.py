@@ -1,0 +1,344 @@
+"""Bulk adjustments: a CSV file of adjustments, checked, then applied all at once or not at all.
+
+The steps, each with its own name:
+
+* `check_bulk_file`: judge every row by the same rules as a single adjustment (a dry run);
+* `upload_bulk_file`: keep an uploaded file as a batch with that verdict;
+* `apply_batch`: apply a checked batch now, in one transaction (and keep why, if refused);
+* `apply_or_queue_batch`: what the console does: apply a small batch now, queue a large one for
+  the job worker, which runs `apply_queued_batch`.
+"""
+
+import copy
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
+from django.utils import timezone
+from django_tasks import task
+
+from accounts.identities import Identity
+from accounts.models import LoyaltyAccount, Program
+
+from ..exceptions import (
+    BatchNotApplicable,
+    BulkRejected,
+    DuplicateBulkFile,
+    LedgerError,
+    NotAllowed,
+    Refusal,
+)
+from ..lookups import normalize_reason_code, reasons_by_code, unknown_reason
+from ..models import BulkBatch, LoyaltyEvent
+from . import bulk_file
+from .actors import Actor
+from .bulk_file import RowError
+from .bulk_writer import BulkLine, write_lines
+from .rules import check_adjustment
+
+log = logging.getLogger(__name__)
+
+# A batch keeps the first errors of its file for the report; the count is always exact.
+MAX_STORED_ERRORS = 1_000
+
+
+@dataclass
+class BulkCheck:
+    """The verdict on a bulk file: its valid lines, every error, and totals."""
+
+    lines: list[BulkLine] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+    customers: int = 0
+    points_added: int = 0
+    points_removed: int = 0
+
+
+def _require_manager(actor: Actor) -> None:
+    if not actor.is_manager:
+        raise NotAllowed("Only a manager can upload or apply a bulk file.")
+
+
+def _identity(values: dict[str, str]) -> tuple[str, str] | None:
+    for column in bulk_file.IDENTITY_COLUMNS:
+        if values.get(column):
+            return column, values[column]
+    return None
+
+
+def _find_accounts(
+    program: Program, wanted: dict[str, set[str]], *, lock: bool
+) -> dict[tuple[str, str], LoyaltyAccount]:
+    found: dict[tuple[str, str], LoyaltyAccount] = {}
+    by_pk: dict[object, LoyaltyAccount] = {}
+    for column, values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 1_000):
+            accounts = LoyaltyAccount.objects.filter(
+                program=program, **{f"{column}__in": ordered[start : start + 1_000]}
+            ).select_related("program")
+            if lock:
+                accounts = accounts.select_for_update(of=("self",)).order_by("pk")
+            for account in accounts:
+                # One instance per account, however it is named, so that applying rows
+                # that name it by email and by phone updates one running balance.
+                account = by_pk.setdefault(account.pk, account)
+                found[(column, getattr(account, column))] = account
+    return found
+
+
+def check_bulk_file(
+    *, program: Program, content: str, actor: Actor, lock: bool = False
+) -> BulkCheck:
+    """Judge every row of a bulk file against the ledger as it is now. Writes nothing.
+
+    Each row is checked by the same rules as a single adjustment by `actor`, against the
+    balance the rows above it will have left, so a file that passes here applies as checked.
+    """
+    parsed = bulk_file.parse(content)
+    check = BulkCheck(errors=list(parsed.errors), rows=len(parsed.rows))
+    if any(e.field in ("header", "file") for e in parsed.errors):
+        return check
+    reasons = reasons_by_code(program)
+    wanted: dict[str, set[str]] = {c: set() for c in bulk_file.IDENTITY_COLUMNS}
+    identities: list[tuple[str, str] | None] = []
+    for row in parsed.rows:
+        identity = _identity(row.values)
+        if identity is not None:
+            column, value = identity
+            try:
+                normalized = Identity.of(**{column: value}).lookup()
+            except Refusal as exc:
+                check.errors.append(RowError(row.line, column, exc.message))
+                identities.append(None)
+                continue
+            identity = (column, next(iter(normalized.values())))
+            wanted[column].add(identity[1])
+        identities.append(identity)
+    accounts = _find_accounts(program, wanted, lock=lock)
+
+    shadows: dict[object, LoyaltyAccount] = {}
+    seen: dict[tuple, int] = {}
+    for row, identity in zip(parsed.rows, identities, strict=True):
+        values, problems = row.values, []
+        account = accounts.get(identity) if identity else None
+        if identity is None and _identity(values) is None:
+            problems.append(("customer", "Name the customer: email, phone or customer_id."))
+        elif identity is not None and account is None:
+            problems.append((identity[0], f"No customer with {identity[0]} “{identity[1]}”."))
+        try:
+            points = int(values.get("points", "").replace(",", "").replace("_", ""))
+        except ValueError:
+            points = None
+            problems.append(("points", f"“{values.get('points', '')}” is not a whole number."))
+        reason = reasons.get(normalize_reason_code(values.get("reason", "")))
+        if reason is None:
+            problems.append(("reason", unknown_reason(values.get("reason", "")).message))
+        visible = bulk_file.parse_visible(values.get("visible_to_customer", ""))
+        if visible is None:
+            problems.append(("visible_to_customer", "Use true or false."))
+        title, note = values.get("history_title", ""), values.get("note", "")
+        if points is not None:
+            check.points_added += max(points, 0)
+            check.points_removed += max(-points, 0)
+        if account is not None and points is not None and reason is not None:
+            shadow = shadows.setdefault(account.pk, copy.copy(account))
+            verdict = check_adjustment(
+                account=shadow,
+                points=points,
+                reason=reason,
+                affects_lifetime=reason.affects_lifetime,
+                actor=actor,
+                note=note,
+                history_title=title,
+            )
+            problems.extend((p.field or "points", p.message) for p in verdict.problems)
+            duplicate_key = (account.pk, points, reason.pk, title, note)
+            if duplicate_key in seen:
+                problems.append(("row", f"Same adjustment as line {seen[duplicate_key]}."))
+            seen.setdefault(duplicate_key, row.line)
+            if not problems:
+                shadow.balance = verdict.balance_after
+                shadow.lifetime_points = verdict.lifetime_after
+        if problems:
+            check.errors.extend(RowError(row.line, f, m) for f, m in problems)
+            continue
+        check.lines.append(
+            BulkLine(
+                line=row.line,
+                account=account,
+                points=points,
+                reason=reason,
+                history_title=title or reason.label,
+                note=note,
+                visible_to_customer=visible,
+            )
+        )
+    check.customers = len(shadows)
+    check.errors.sort(key=lambda e: e.line)
+    return check
+
+
+def upload_bulk_file(
+    *, program: Program, actor: Actor, filename: str, data: bytes
+) -> tuple[BulkBatch, BulkCheck]:
+    """Keep an uploaded file as a batch with its dry-run verdict. Changes no balance."""
+    _require_manager(actor)
+    try:
+        content = bulk_file.decode(data)
+    except ValueError as exc:
+        content, check = "", BulkCheck(errors=[RowError(1, "file", str(exc))])
+    else:
+        check = check_bulk_file(program=program, content=content, actor=actor)
+    batch = BulkBatch.objects.create(
+        program=program,
+        uploaded_by=actor.operator,
+        # The name comes from the browser: no NUL bytes (PostgreSQL refuses them in text).
+        filename=filename.replace("\x00", "")[:255],
+        content=content,
+        sha256=hashlib.sha256(data).hexdigest(),
+        status=BulkBatch.Status.INVALID if check.errors else BulkBatch.Status.VALIDATED,
+        rows=check.rows,
+        customers=check.customers,
+        points_added=check.points_added,
+        points_removed=check.points_removed,
+        errors=[e.as_dict() for e in check.errors[:MAX_STORED_ERRORS]],
+    )
+    return batch, check
+
+
+def previous_application(batch: BulkBatch) -> BulkBatch | None:
+    """An earlier batch with exactly this file that was applied, if any."""
+    return (
+        BulkBatch.objects.filter(
+            program=batch.program, sha256=batch.sha256, status=BulkBatch.Status.APPLIED
+        )
+        .exclude(pk=batch.pk)
+        .first()
+    )
+
+
+def _refuse_reapplying(batch: BulkBatch) -> None:
+    """DuplicateBulkFile when this exact file was applied before."""
+    earlier = previous_application(batch)
+    if earlier is not None:
+        raise DuplicateBulkFile(
+            f"This exact file was already applied on {earlier.applied_at:%Y-%m-%d %H:%M} "
+            f"(batch {earlier.pk})."
+        )
+
+
+def _uploader(batch: BulkBatch) -> Actor:
+    """Rows apply as the manager who uploaded the file, through the bulk face."""
+    return Actor(source=LoyaltyEvent.Source.BULK_IMPORT, operator=batch.uploaded_by)
+
+
+@transaction.atomic
+def _apply_atomically(
+    batch: BulkBatch, *, allow_duplicate: bool, progress: Callable[[int], None] | None
+) -> BulkBatch:
+    batch = BulkBatch.objects.select_for_update().select_related("uploaded_by").get(pk=batch.pk)
+    if batch.status == BulkBatch.Status.APPLIED:
+        raise BatchNotApplicable("This batch was already applied.")
+    if batch.status == BulkBatch.Status.INVALID:
+        raise BatchNotApplicable("This file has errors: fix them and upload it again.")
+    if not allow_duplicate:
+        _refuse_reapplying(batch)
+    actor = _uploader(batch)
+    check = check_bulk_file(program=batch.program, content=batch.content, actor=actor, lock=True)
+    if check.errors:
+        raise BulkRejected([e.as_dict() for e in check.errors])
+    write_lines(check.lines, batch=batch, actor=actor, progress=progress)
+    batch.status = BulkBatch.Status.APPLIED
+    batch.rows_applied = len(check.lines)
+    batch.applied_at = timezone.now()
+    batch.errors = []
+    batch.failure = ""
+    batch.save()
+    return batch
+
+
+def apply_batch(
+    *,
+    batch: BulkBatch,
+    allow_duplicate: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BulkBatch:
+    """Apply every row of the batch's file, or none: one transaction, the accounts locked,
+    every row checked again against the locked balances. Events carry source BULK_IMPORT,
+    the uploader as actor, and the batch. A refusal is kept on the batch (status FAILED,
+    with the rows' errors) and raised."""
+    try:
+        return _apply_atomically(batch, allow_duplicate=allow_duplicate, progress=progress)
+    except LedgerError as exc:
+        errors = exc.errors[:MAX_STORED_ERRORS] if isinstance(exc, BulkRejected) else []
+        if not isinstance(exc, BatchNotApplicable):
+            BulkBatch.objects.filter(pk=batch.pk).update(
+                status=BulkBatch.Status.FAILED, failure=exc.message, errors=errors
+            )
+        raise
+
+
+def apply_or_queue_batch(
+    *, batch: BulkBatch, actor: Actor, allow_duplicate: bool = False
+) -> BulkBatch:
+    """Apply a checked batch now, or, when it is large, queue it for the job worker."""
+    _require_manager(actor)
+    if batch.rows <= settings.BULK_INLINE_ROWS:
+        return apply_batch(batch=batch, allow_duplicate=allow_duplicate)
+    if not allow_duplicate:
+        _refuse_reapplying(batch)
+    # The conditional update claims the batch, so a double click queues it once.
+    claimable = [BulkBatch.Status.VALIDATED, BulkBatch.Status.FAILED]
+    with transaction.atomic():
+        if not BulkBatch.objects.filter(pk=batch.pk, status__in=claimable).update(
+            status=BulkBatch.Status.QUEUED, failure=""
+        ):
+            raise BatchNotApplicable("This batch is already queued, applied or invalid.")
+        transaction.on_commit(
+            lambda: apply_queued_batch.enqueue(str(batch.pk), allow_duplicate=allow_duplicate)
+        )
+    batch.refresh_from_db()
+    return batch
+
+
+# --- The job worker (django-tasks, database backend; `manage.py db_worker` runs it) ---------
+
+
+def progress_key(batch_id: object) -> str:
+    return f"bulk-progress:{batch_id}"
+
+
+def applied_so_far(batch: BulkBatch) -> int:
+    """Rows the worker has written so far (inside its not yet committed transaction)."""
+    if batch.status == BulkBatch.Status.APPLIED:
+        return batch.rows_applied
+    return caches["shared"].get(progress_key(batch.pk), 0)
+
+
+@task()
+def apply_queued_batch(batch_id: str, allow_duplicate: bool = False) -> int:
+    BulkBatch.objects.filter(pk=batch_id).update(status=BulkBatch.Status.APPLYING)
+    batch = BulkBatch.objects.get(pk=batch_id)
+    cache = caches["shared"]
+    try:
+        batch = apply_batch(
+            batch=batch,
+            allow_duplicate=allow_duplicate,
+            progress=lambda done: cache.set(progress_key(batch_id), done, timeout=3600),
+        )
+    except LedgerError as exc:
+        log.warning("bulk batch %s not applied: %s", batch_id, exc.message)
+        return 0
+    except Exception:
+        BulkBatch.objects.filter(pk=batch_id).update(
+            status=BulkBatch.Status.FAILED, failure="An unexpected error stopped the import."
+        )
+        raise
+    finally:
+        cache.delete(progress_key(batch_id))
+    return batch.rows_applied

@@ -1,0 +1,75 @@
+"""Point lots: which earned points are left, and when they expire.
+
+Every positive event puts its points (the part above zero) in a lot dated by the program's
+expiration policy; every negative event takes points from the soonest-expiring lots first.
+Lots are derived data, kept in the event's transaction: for every account the lots' remaining
+points add up to max(balance, 0).
+"""
+
+from datetime import datetime
+
+import isodate
+from django.db.models import F, QuerySet
+
+from accounts.models import LoyaltyAccount, Program
+
+from ..models import LotConsumption, LoyaltyEvent, PointLot
+
+
+def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
+    """When points earned at `earned_at` expire under the program's policy (None: never)."""
+    if not program.expiration_policy:
+        return None
+    return earned_at + isodate.parse_duration(program.expiration_policy)
+
+
+def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
+    """Lots with points left, soonest-expiring first (never-expiring last), then oldest."""
+    return PointLot.objects.filter(account=account, remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "created_at", "id"
+    )
+
+
+def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: int) -> None:
+    """Keep the lots in step with `event`: sum(remaining) == max(balance, 0) afterwards."""
+    original = event.reverses
+    if event.points > 0:
+        # Only the part above zero is spendable; the rest pays back a negative balance.
+        above_zero = max(0, balance_before + event.points) - max(0, balance_before)
+        restored = 0
+        if original is not None:
+            # Undoing a removal gives the points back to the lots they were taken from.
+            for taken in original.consumptions.order_by("id"):
+                give = min(taken.points, above_zero - restored)
+                if give <= 0:
+                    break
+                PointLot.objects.filter(pk=taken.lot_id).update(remaining=F("remaining") + give)
+                restored += give
+        if above_zero > restored:
+            PointLot.objects.create(
+                account=account,
+                event=event,
+                points=above_zero - restored,
+                remaining=above_zero - restored,
+                expires_at=lot_expiry(account.program, event.created_at),
+                created_at=event.created_at,
+            )
+        return
+    needed = -event.points
+    # Undoing an earning takes back that event's own points first.
+    page = list(PointLot.objects.filter(event=original, remaining__gt=0)) if original else []
+    consumptions = []
+    while needed > 0:
+        # A lot emptied here drops out of the next query; only the last one is partly used.
+        page = page or list(open_lots(account)[:100])
+        if not page:
+            break  # the balance goes below zero: nothing left to take from
+        for lot in page:
+            take = min(lot.remaining, needed)
+            PointLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+            consumptions.append(LotConsumption(event=event, lot=lot, points=take))
+            needed -= take
+            if needed == 0:
+                break
+        page = []
+    LotConsumption.objects.bulk_create(consumptions)

@@ -1,0 +1,62 @@
+"""Posting an event: the one way a balance changes.
+
+Under the account's row lock, take the time once, append the event with the balance and
+points earned it leaves, update the account's cached sums and the lots, all in the caller's
+transaction.
+"""
+
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from accounts.models import LoyaltyAccount
+
+from ..models import LoyaltyEvent
+from .actors import Actor
+from .lots import update_lots
+
+
+def lock(account: LoyaltyAccount) -> LoyaltyAccount:
+    """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
+    IMMEDIATE transactions already hold the database's write lock)."""
+    return LoyaltyAccount.objects.select_for_update().select_related("program").get(pk=account.pk)
+
+
+def event_time(account: LoyaltyAccount) -> datetime:
+    # Strictly after the account's previous event even if clocks step back between servers,
+    # so that (created_at, id) is the true order of an account's events.
+    now = timezone.now()
+    if now <= account.updated_at:
+        now = account.updated_at + timedelta(microseconds=1)
+    return now
+
+
+def append(
+    account: LoyaltyAccount,
+    *,
+    points: int,
+    affects_lifetime: bool,
+    actor: Actor,
+    **fields: object,
+) -> LoyaltyEvent:
+    """Append one event to the locked `account` and move its balance (and points earned)."""
+    now = event_time(account)
+    balance_before = account.balance
+    account.balance += points
+    if affects_lifetime:
+        account.lifetime_points += points
+    account.updated_at = now
+    event = LoyaltyEvent.objects.create(
+        program_id=account.program_id,
+        account=account,
+        points=points,
+        affects_lifetime=affects_lifetime,
+        balance_after=account.balance,
+        lifetime_after=account.lifetime_points,
+        created_at=now,
+        **actor.event_fields,
+        **fields,
+    )
+    account.save(update_fields=["balance", "lifetime_points", "updated_at"])
+    update_lots(account, event, balance_before)
+    return event

@@ -1,0 +1,144 @@
+"""Every rule of an adjustment, in one place.
+
+`check_adjustment` judges an adjustment against the account as it is and says what would
+happen: refuse (with every problem), hold for a manager's approval, or apply. The preview,
+the commands, approvals, reversals and the bulk file's dry run all ask it, so none of them can
+disagree with another.
+"""
+
+from dataclasses import dataclass
+
+from accounts.models import LoyaltyAccount
+
+from ..exceptions import (
+    AdjustmentRefused,
+    InactiveReason,
+    InsufficientPoints,
+    InvalidAmount,
+    NoteRequired,
+    OverrideNotAllowed,
+    ReasonSignMismatch,
+    TextTooLong,
+)
+from ..models import Reason
+from .actors import Actor
+
+# One adjustment moves at most this many points (Yotpo's int32 limit).
+MAX_POINTS = 2_147_483_647
+# The longest texts an event keeps. Square documents its free-text `reason` up to 3,500
+# characters; a title is what a customer sees in a list.
+TEXT_LIMITS = {"history_title": 200, "note": 2_000, "reason_text": 3_500}
+_TEXT_NAMES = {"history_title": "The title", "note": "The note", "reason_text": "The reason"}
+
+
+@dataclass(frozen=True)
+class AdjustmentPreview:
+    """What an adjustment would do now: the sums before and after, and the verdict."""
+
+    balance_before: int
+    balance_after: int
+    lifetime_before: int
+    lifetime_after: int
+    problems: tuple[AdjustmentRefused, ...]
+    needs_approval: bool
+    approval_threshold: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return not self.problems
+
+    @property
+    def verdict(self) -> str:
+        """ "refuse", "hold" (for a manager's approval) or "apply"."""
+        if self.problems:
+            return "refuse"
+        return "hold" if self.needs_approval else "apply"
+
+
+def lifetime_effect(points: object, reason: Reason | None, affects_lifetime: bool | None) -> bool:
+    """Explicit choice first, then the reason's rule, then Square's: only earning counts."""
+    if affects_lifetime is not None:
+        return affects_lifetime
+    if reason is not None:
+        return reason.affects_lifetime
+    return isinstance(points, int) and not isinstance(points, bool) and points > 0
+
+
+def amount_problems(points: object) -> list[AdjustmentRefused]:
+    if isinstance(points, bool) or not isinstance(points, int):
+        return [InvalidAmount("The number of points must be a whole number.")]
+    if points == 0:
+        return [InvalidAmount("Enter a number of points other than zero.")]
+    if abs(points) > MAX_POINTS:
+        return [InvalidAmount(f"One adjustment can move at most {MAX_POINTS:,} points.")]
+    return []
+
+
+def text_problems(**texts: str) -> list[AdjustmentRefused]:
+    return [
+        TextTooLong(
+            f"{_TEXT_NAMES[name]} can be at most {TEXT_LIMITS[name]:,} characters "
+            f"(this one has {len(value):,}).",
+            field=name,
+        )
+        for name, value in texts.items()
+        if len(value) > TEXT_LIMITS[name]
+    ]
+
+
+def check_adjustment(
+    *,
+    account: LoyaltyAccount,
+    points: object,
+    reason: Reason | None,
+    affects_lifetime: bool,
+    actor: Actor,
+    note: str = "",
+    history_title: str = "",
+    reason_text: str = "",
+    allow_negative: bool = False,
+) -> AdjustmentPreview:
+    """Judge the adjustment of `account` (locked, for a command) by `actor`. Writes nothing."""
+    problems = amount_problems(points)
+    amount = 0 if problems else points
+    unit = account.program.terminology_other.lower()
+    if reason is not None:
+        if reason.program_id != account.program_id or not reason.active:
+            problems.append(InactiveReason(f"The reason “{reason.label}” is not in use."))
+        if amount and (amount > 0) != (reason.sign > 0):
+            direction = "adds" if reason.sign > 0 else "removes"
+            problems.append(ReasonSignMismatch(f"“{reason.label}” {direction} {unit}."))
+        if reason.requires_note and not note.strip():
+            problems.append(NoteRequired(f"A note is required for “{reason.label}”."))
+    problems += text_problems(history_title=history_title, note=note, reason_text=reason_text)
+    if allow_negative and not actor.may_override_balance:
+        problems.append(OverrideNotAllowed())
+
+    balance_after = account.balance + amount
+    lifetime_after = account.lifetime_points + (amount if affects_lifetime else 0)
+    if amount < 0 and not (allow_negative and actor.may_override_balance):
+        if balance_after < 0:
+            problems.append(
+                InsufficientPoints(
+                    f"The customer has {account.balance:,} {unit}; removing {-amount:,} "
+                    f"would leave {balance_after:,}."
+                )
+            )
+        elif lifetime_after < 0:
+            problems.append(
+                InsufficientPoints(
+                    f"The customer has earned {account.lifetime_points:,} {unit}; removing "
+                    f"{-amount:,} earned {unit} would leave {lifetime_after:,}."
+                )
+            )
+
+    threshold = actor.approval_threshold(account.program)
+    return AdjustmentPreview(
+        balance_before=account.balance,
+        balance_after=balance_after,
+        lifetime_before=account.lifetime_points,
+        lifetime_after=lifetime_after,
+        problems=tuple(problems),
+        needs_approval=threshold is not None and abs(amount) > threshold,
+        approval_threshold=threshold,
+    )
