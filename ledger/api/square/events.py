@@ -1,7 +1,8 @@
 """Square Loyalty dialect, ledger side: accumulate, adjust, search events (/v2/loyalty/...).
 
-Events made here have source SQUARE_API (stored as Square's own word, LOYALTY_API). A positive adjustment counts towards points earned
-(lifetime_points), a negative one only changes the balance, as in Square.
+Events made here have source SQUARE_API (stored as Square's own word, LOYALTY_API). A positive
+adjustment counts towards points earned (lifetime_points), a negative one only changes the
+balance, as in Square.
 """
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
