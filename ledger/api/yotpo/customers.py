@@ -18,7 +18,7 @@ from ledger.api.auth import YotpoApiView, api_client_of
 from ledger.api.fields import QueryBooleanField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import native_errors
 from ledger.models import LoyaltyEvent, Reason
-from ledger.selectors import upcoming_expirations
+from ledger.selectors import EventQuery, event_page, upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid", str, OpenApiParameter.HEADER, description="The program's id or alias (optional)."
@@ -166,6 +166,6 @@ class CustomerDetailApi(YotpoApiView):
         account = customer_or_404(self.program, **lookup)
         output = CustomerSerializer(account).data
         if params.validated_data["with_history"]:
-            events = account.events.order_by("-created_at", "-id")[:HISTORY_LIMIT]
-            output["history"] = HistoryItemSerializer(events, many=True).data
+            events = event_page(query=EventQuery(account_id=account.pk), limit=HISTORY_LIMIT)
+            output["history"] = HistoryItemSerializer(events.items, many=True).data
         return Response(output)
