@@ -1,5 +1,5 @@
 import uuid
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import Program
 from ledger.exceptions import IdempotencyConflict, LedgerError
 from ledger.models import LoyaltyEvent, Reason
-from ledger.selectors import EventFilters
+from ledger.selectors import EventQuery
 from ledger.services import TEXT_LIMITS
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import ROLES
@@ -165,6 +165,10 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d")
 
 
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 class HistoryFilterForm(ConsoleForm):
     """The explorer's filters, read from (and written back to) the query string."""
 
@@ -197,6 +201,7 @@ class HistoryFilterForm(ConsoleForm):
             since = timezone.localdate() - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
             data["date_from"] = since.isoformat()
         super().__init__(data, **kwargs)
+        self.program = program
         self.fields["reason"].queryset = Reason.objects.filter(program=program)
         self.fields["source"].choices = [("", "Any source"), *LoyaltyEvent.Source.choices]
         operators = (
@@ -225,12 +230,16 @@ class HistoryFilterForm(ConsoleForm):
             self.add_error("amount_max", "The largest amount is below the smallest.")
         return data
 
-    def filters(self) -> EventFilters:
+    def filters(self) -> EventQuery:
+        """The program's events these filters keep. The dates are whole days in the current
+        time zone: from the start of `date_from` to the start of the day after `date_to`."""
         data = self.cleaned_data
         kind, _, who = (data.get("by") or "").partition(":")
-        return EventFilters(
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
+        start, end = data.get("date_from"), data.get("date_to")
+        return EventQuery(
+            program=self.program,
+            created_from=_start_of(start) if start else None,
+            created_before=_start_of(end + timedelta(days=1)) if end else None,
             reason=data.get("reason"),
             source=data.get("source") or None,
             operator_id=int(who) if kind == "operator" else None,

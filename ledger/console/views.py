@@ -22,8 +22,7 @@ def history(request: HttpRequest) -> TemplateResponse:
     if form.is_valid():
         try:
             context["overview"] = history_overview(
-                program=request.program,
-                filters=form.filters(),
+                query=form.filters(),
                 cursor=request.GET.get("cursor") or None,
             )
         except InvalidCursor as exc:
@@ -42,7 +41,7 @@ def history_export(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
-    rows = export_rows(program=request.program, filters=form.filters())
+    rows = export_rows(query=form.filters())
     response = StreamingHttpResponse(
         csv_lines(EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
     )

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ledger.console.export import csv_lines
-from ledger.selectors import EXPORT_COLUMNS, EventFilters, export_rows, filter_events
+from ledger.selectors import EXPORT_COLUMNS, EventQuery, export_rows, matching_events
 
 from .conftest import make_event
 
@@ -42,8 +42,8 @@ def test_it_exports_exactly_the_filtered_events(manager_client, program, account
     assert "attachment;" in response["Content-Disposition"]
     assert rows[0] == list(EXPORT_COLUMNS)
     assert [r[0] for r in rows[1:]] == [str(kept[1].pk), str(kept[0].pk)]
-    expected = filter_events(
-        program=program, filters=EventFilters(reason=reasons["REWARD"])
+    expected = matching_events(
+        query=EventQuery(program=program, reason=reasons["REWARD"])
     ).order_by("-created_at", "-id")
     assert [r[0] for r in rows[1:]] == [str(pk) for pk in expected.values_list("pk", flat=True)]
     first = dict(zip(rows[0], rows[1], strict=True))
@@ -92,7 +92,7 @@ def test_it_streams_from_a_lazy_iterator(manager_client, program, account):
     assert header.decode().startswith("event_id,created_at,")
     assert len(queries) == 0  # nothing is read before the first row is asked for
 
-    rows = export_rows(program=program, filters=EventFilters(), chunk_size=2)
+    rows = export_rows(query=EventQuery(program=program), chunk_size=2)
     with CaptureQueriesContext(connection) as queries:
         next(rows)
     assert len(queries) == 1

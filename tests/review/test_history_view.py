@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from ledger.models import LoyaltyEvent
-from ledger.selectors import EventFilters, history_page
+from ledger.selectors import EventQuery, event_page
 from tests.factories import AccountFactory, api_client
 
 from .conftest import HX, make_event, noon
@@ -196,7 +196,7 @@ def test_it_pages_without_gaps_or_duplicates(program, account, manager):
 
     seen, cursor = [], None
     while True:
-        page = history_page(program=program, filters=EventFilters(), cursor=cursor, limit=5)
+        page = event_page(query=EventQuery(program=program), cursor=cursor, limit=5)
         seen += [e.pk for e in page.items]
         cursor = page.next_cursor
         if cursor is None:

@@ -14,8 +14,8 @@ from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.history import search_events
 from ledger.models import LoyaltyEvent
+from ledger.selectors import EventQuery, event_page
 
 from .accounts import invalid, timestamp
 
@@ -251,14 +251,20 @@ class EventSearchApi(SquareApiView):
         created = (filters.get("date_time_filter") or {}).get("created_at") or {}
         types = None
         if filters.get("type_filter"):
-            types = [SQUARE_TYPES[t] for t in filters["type_filter"]["types"] if SQUARE_TYPES[t]]
-        page = search_events(
+            types = tuple(
+                SQUARE_TYPES[t] for t in filters["type_filter"]["types"] if SQUARE_TYPES[t]
+            )
+        location_ids = (filters.get("location_filter") or {}).get("location_ids")
+        query = EventQuery(
             account_id=(filters.get("loyalty_account_filter") or {}).get("loyalty_account_id"),
             types=types,
             created_from=created.get("start_at"),
-            created_to=created.get("end_at"),
-            location_ids=(filters.get("location_filter") or {}).get("location_ids"),
+            created_until=created.get("end_at"),
+            location_ids=tuple(location_ids) if location_ids is not None else None,
             order_id=(filters.get("order_filter") or {}).get("order_id"),
+        )
+        page = event_page(
+            query=query,
             cursor=data.validated_data.get("cursor"),
             limit=data.validated_data.get("limit") or 30,
         )

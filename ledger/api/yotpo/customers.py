@@ -15,7 +15,7 @@ from ledger.api.auth import YotpoApiView
 from ledger.api.fields import PointsField, QueryBooleanField, StrictBooleanField
 from ledger.api.schema import native_errors
 from ledger.models import LoyaltyEvent
-from ledger.selectors import upcoming_expirations
+from ledger.selectors import EventQuery, event_page, upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid", str, OpenApiParameter.HEADER, description="The program's id or alias (optional)."
@@ -152,6 +152,6 @@ class CustomerDetailApi(YotpoApiView):
         )
         output = CustomerSerializer(account).data
         if params.validated_data["with_history"]:
-            events = account.events.order_by("-created_at", "-id")[:HISTORY_LIMIT]
-            output["history"] = HistoryItemSerializer(events, many=True).data
+            events = event_page(query=EventQuery(account_id=account.pk), limit=HISTORY_LIMIT)
+            output["history"] = HistoryItemSerializer(events.items, many=True).data
         return Response(output)

@@ -1,0 +1,48 @@
+"""Reads of the ledger, one module per concern; the public names are re-exported here so that
+callers import them from `ledger.selectors`."""
+
+from .approvals import (
+    account_approval_requests,
+    approval_queue,
+    pending_approvals_count,
+    recent_decisions,
+)
+from .events import (
+    EVENT_DETAILS,
+    EXPORT_COLUMNS,
+    EventQuery,
+    HistoryOverview,
+    HistoryTotals,
+    account_history,
+    event_page,
+    export_rows,
+    history_overview,
+    history_totals,
+    matching_events,
+    points_by_day,
+)
+from .integrity import Discrepancy, ledger_discrepancies
+from .lots import ExpiryDeadline, upcoming_expirations
+
+__all__ = [
+    "EVENT_DETAILS",
+    "EXPORT_COLUMNS",
+    "Discrepancy",
+    "EventQuery",
+    "ExpiryDeadline",
+    "HistoryOverview",
+    "HistoryTotals",
+    "account_approval_requests",
+    "account_history",
+    "approval_queue",
+    "event_page",
+    "export_rows",
+    "history_overview",
+    "history_totals",
+    "ledger_discrepancies",
+    "matching_events",
+    "pending_approvals_count",
+    "points_by_day",
+    "recent_decisions",
+    "upcoming_expirations",
+]

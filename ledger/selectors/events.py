@@ -1,0 +1,272 @@
+"""The one way to read events.
+
+Every reader — an account's page, the history explorer and its CSV export, the native API's
+event lists, Square's SearchLoyaltyEvents and Yotpo's customer history — says *which* events it
+wants as an `EventQuery` and reads them through `matching_events` (or a function built on it),
+so a filter means the same thing on every face and a new one is written once.
+"""
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import LoyaltyAccount, Program
+from accounts.phones import InvalidPhoneNumber, normalize_phone
+from ledger.models import LoyaltyEvent, Reason
+from loyalty_admin.pagination import KeysetPage, keyset_page
+
+# What a history row shows besides the event itself: one join each instead of a query per row.
+EVENT_DETAILS = (
+    "reason",
+    "actor",
+    "api_client",
+    "reverses",
+    "reversed_by__actor",
+    "approval_request__decided_by",
+)
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events: every field that is set narrows the result; None means "any".
+
+    A tuple field matches any of its values, so an empty tuple matches nothing (Square's type
+    filter naming only types this ledger never records finds no events, as in Square).
+    """
+
+    program: Program | None = None
+    account_id: uuid.UUID | None = None
+    types: tuple[str, ...] | None = None
+    source: str | None = None
+    reason: Reason | None = None
+    reason_code: str | None = None  # the code, in whichever program it belongs to
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    created_until: datetime | None = None  # inclusive (Square's end_at)
+    operator_id: int | None = None
+    api_client_prefix: str | None = None  # the key's public prefix
+    # Email, phone, customer id or account id; within `program` when it is set.
+    customer: str | None = None
+    sign: Literal["added", "removed"] | None = None
+    amount_min: int | None = None  # size of the change, whatever its sign
+    amount_max: int | None = None
+    location_ids: tuple[str, ...] | None = None
+    order_id: str | None = None
+
+
+def _customer_accounts(*, program: Program | None, customer: str) -> QuerySet[LoyaltyAccount]:
+    """The accounts a customer's identity names. Each identity is unique only within a
+    program, hence the scope."""
+    value = customer.strip()
+    condition = Q(email=value.lower()) | Q(customer_id=value)
+    with contextlib.suppress(ValueError):
+        condition |= Q(pk=uuid.UUID(value))
+    with contextlib.suppress(InvalidPhoneNumber):
+        condition |= Q(phone=normalize_phone(value))
+    accounts = LoyaltyAccount.objects.filter(condition)
+    return accounts.filter(program=program) if program is not None else accounts
+
+
+def matching_events(*, query: EventQuery) -> QuerySet[LoyaltyEvent]:
+    """The events that match every set field of `query`, unordered: callers order (and page)
+    by (created_at, id), the order the indexes give."""
+    q = query
+    events = LoyaltyEvent.objects.all()
+    if q.program is not None:
+        events = events.filter(program=q.program)
+    if q.account_id is not None:
+        events = events.filter(account_id=q.account_id)
+    if q.types is not None:
+        events = events.filter(type__in=q.types)
+    if q.source is not None:
+        events = events.filter(source=q.source)
+    if q.reason is not None:
+        events = events.filter(reason=q.reason)
+    if q.reason_code is not None:
+        events = events.filter(reason__code=q.reason_code)
+    if q.created_from is not None:
+        events = events.filter(created_at__gte=q.created_from)
+    if q.created_before is not None:
+        events = events.filter(created_at__lt=q.created_before)
+    if q.created_until is not None:
+        events = events.filter(created_at__lte=q.created_until)
+    if q.operator_id is not None:
+        events = events.filter(actor_id=q.operator_id)
+    if q.api_client_prefix is not None:
+        events = events.filter(api_client__prefix=q.api_client_prefix)
+    if q.customer is not None:
+        events = events.filter(
+            account__in=_customer_accounts(program=q.program, customer=q.customer)
+        )
+    if q.sign == "added":
+        events = events.filter(points__gt=0)
+    elif q.sign == "removed":
+        events = events.filter(points__lt=0)
+    if q.amount_min is not None:
+        events = events.filter(Q(points__gte=q.amount_min) | Q(points__lte=-q.amount_min))
+    if q.amount_max is not None:
+        events = events.filter(points__lte=q.amount_max, points__gte=-q.amount_max)
+    if q.location_ids is not None:
+        events = events.filter(location_id__in=q.location_ids)
+    if q.order_id is not None:
+        events = events.filter(order_id=q.order_id)
+    return events
+
+
+def event_page(
+    *, query: EventQuery, cursor: str | None = None, limit: int = 50
+) -> KeysetPage[LoyaltyEvent]:
+    """One page of the matching events, newest first, by keyset (never OFFSET), with what
+    every face's rows show joined in, so that rendering a page costs no query per row."""
+    events = matching_events(query=query).select_related("account", *EVENT_DETAILS)
+    return keyset_page(events, cursor=cursor, limit=limit)
+
+
+def account_history(
+    *, account: LoyaltyAccount, cursor: str | None = None, limit: int = 25
+) -> KeysetPage[LoyaltyEvent]:
+    """An account's events, newest first, a page at a time. Every row is this account's, so
+    unlike `event_page` it does not join the account in."""
+    events = matching_events(query=EventQuery(account_id=account.pk))
+    return keyset_page(events.select_related(*EVENT_DETAILS), cursor=cursor, limit=limit)
+
+
+@dataclass(frozen=True)
+class HistoryTotals:
+    count: int
+    added: int
+    removed: int  # negative or zero
+
+    @property
+    def net(self) -> int:
+        return self.added + self.removed
+
+
+def history_totals(*, query: EventQuery) -> HistoryTotals:
+    """Count and sums of the matching events, in one aggregate query."""
+    sums = matching_events(query=query).aggregate(
+        count=Count("pk"),
+        added=Sum("points", filter=Q(points__gt=0)),
+        removed=Sum("points", filter=Q(points__lt=0)),
+    )
+    return HistoryTotals(
+        count=sums["count"], added=sums["added"] or 0, removed=sums["removed"] or 0
+    )
+
+
+def points_by_day(*, query: EventQuery) -> dict:
+    """Net points per day (in the current time zone) and reason, as a chart's labels and
+    datasets."""
+    rows = (
+        matching_events(query=query)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "reason__label", "type")
+        .annotate(points=Sum("points"))
+        .order_by("day")
+    )
+    days: list[str] = []
+    series: dict[str, dict[str, int]] = {}
+    types = dict(LoyaltyEvent.Type.choices)
+    for row in rows:
+        day = row["day"].isoformat()
+        if not days or days[-1] != day:
+            days.append(day)
+        label = (
+            row["reason__label"] or types.get(row["type"], row["type"]).replace("_", " ").title()
+        )
+        by_day = series.setdefault(label, {})
+        by_day[day] = by_day.get(day, 0) + row["points"]
+    return {
+        "labels": days,
+        "datasets": [
+            {"label": label, "data": [by_day.get(day, 0) for day in days]}
+            for label, by_day in sorted(series.items())
+        ],
+    }
+
+
+EXPORT_COLUMNS = (
+    "event_id",
+    "created_at",
+    "account_id",
+    "customer_id",
+    "email",
+    "type",
+    "reason_code",
+    "reason",
+    "points",
+    "balance_after",
+    "history_title",
+    "note",
+    "visible_to_customer",
+    "source",
+    "operator",
+    "api_client",
+    "reverses",
+)
+_EXPORT_FIELDS = (
+    "id",
+    "created_at",
+    "account_id",
+    "account__customer_id",
+    "account__email",
+    "type",
+    "reason__code",
+    "reason_text",
+    "points",
+    "balance_after",
+    "history_title",
+    "note",
+    "visible_to_customer",
+    "source",
+    "actor__email",
+    "api_client__name",
+    "reverses_id",
+)
+
+
+def export_rows(*, query: EventQuery, chunk_size: int = 2_000) -> Iterator[tuple]:
+    """Every matching event as a tuple of EXPORT_COLUMNS, newest first, read a chunk at a time
+    by keyset (created_at, id): memory stays flat however many events match, and each chunk
+    is one indexed range query (never OFFSET)."""
+    events = matching_events(query=query).order_by("-created_at", "-id")
+    after: tuple[datetime, object] | None = None
+    while True:
+        chunk = events
+        if after is not None:
+            # The redundant `created_at <= t` bound lets the database range-scan the
+            # (created_at, id) index instead of filtering it from the top for every chunk.
+            chunk = chunk.filter(
+                Q(created_at__lte=after[0]),
+                Q(created_at__lt=after[0]) | Q(id__lt=after[1]),
+            )
+        rows = list(chunk.values_list(*_EXPORT_FIELDS)[:chunk_size])
+        yield from rows
+        if len(rows) < chunk_size:
+            return
+        after = (rows[-1][1], rows[-1][0])
+
+
+@dataclass(frozen=True)
+class HistoryOverview:
+    page: KeysetPage[LoyaltyEvent]
+    totals: HistoryTotals
+    chart: dict
+
+
+def history_overview(
+    *, query: EventQuery, cursor: str | None = None, limit: int = 50
+) -> HistoryOverview:
+    """What the explorer shows for a query: a page, the totals and the chart."""
+    return HistoryOverview(
+        page=event_page(query=query, cursor=cursor, limit=limit),
+        totals=history_totals(query=query),
+        chart=points_by_day(query=query),
+    )
