@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from . import schema  # noqa: F401  (registers the OpenAPI security schemes)
 from .native import accounts as accounts_api
 from .native import adjustments as adjustments_api
-from .native import ledger as ledger_api
+from .native import events as events_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
 from .yotpo import customers as yotpo_api
@@ -32,7 +32,7 @@ native = [
     ),
     path(
         "api/v1/accounts/<str:account_id>/events",
-        ledger_api.AccountEventListApi.as_view(),
+        events_api.AccountEventListApi.as_view(),
         name="api-account-events",
     ),
     path(
@@ -40,10 +40,10 @@ native = [
         adjustments_api.ApprovalRequestApi.as_view(),
         name="api-approval-request",
     ),
-    path("api/v1/events", ledger_api.EventListApi.as_view(), name="api-events"),
+    path("api/v1/events", events_api.EventListApi.as_view(), name="api-events"),
     path(
         "api/v1/events/<str:event_id>/reverse",
-        ledger_api.EventReverseApi.as_view(),
+        events_api.EventReverseApi.as_view(),
         name="api-event-reverse",
     ),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import account, approvals, bulk, reasons, reversals, views
+from . import account, approvals, bulk, history, reasons, reversals
 
 urlpatterns = [
     path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
@@ -22,8 +22,8 @@ urlpatterns = [
     path("bulk/<uuid:batch_id>/apply", bulk.bulk_apply, name="bulk-apply"),
     path("reasons/<int:reason_id>/", reasons.reason_change, name="reason-change"),
     path("reasons/<int:reason_id>/active", reasons.reason_active, name="reason-active"),
-    path("history/", views.history, name="history"),
-    path("history/export.csv", views.history_export, name="history-export"),
+    path("history/", history.history, name="history"),
+    path("history/export.csv", history.history_export, name="history-export"),
     path("events/<uuid:event_id>/", reversals.event_detail, name="event"),
     path("events/<uuid:event_id>/reverse", reversals.event_reverse, name="event-reverse"),
     path("approvals/", approvals.approvals, name="approvals"),

@@ -17,7 +17,7 @@ from ledger.api.fields import PointsField, StrictBooleanField
 from ledger.api.schema import native_errors
 from ledger.models import ApprovalRequest, Reason
 
-from .ledger import ACCOUNT_ID, IDEMPOTENCY_KEY, EventOutputSerializer, idempotency_key_of
+from .events import ACCOUNT_ID, IDEMPOTENCY_KEY, EventOutputSerializer, idempotency_key_of
 
 REQUEST_ID = OpenApiParameter("request_id", str, OpenApiParameter.PATH)
 

@@ -1,8 +1,8 @@
-"""Native API for the ledger: reasons, preview, adjust, history, reverse (/api/v1/...).
+"""Native API, events: an account's history, all events filtered, reversing one (/api/v1/...).
 
 The same services as the console, so the same refusals with the same messages. An API key acts
-as its client; an operator's session acts as the operator (an agent may not override the
-balance check or reverse; a manager may).
+as its client; an operator's session acts as the operator (an agent may not reverse; a manager
+may).
 """
 
 import uuid
