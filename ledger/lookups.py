@@ -44,16 +44,21 @@ def program(id_or_alias: str) -> Program:
         raise ProgramNotFound() from None
 
 
+def _by_id(queryset: QuerySet, object_id: object, program: Program | None, missing: Exception):
+    """The one row of `queryset` with this id (in `program`, when given), or `missing`."""
+    pk = _uuid(object_id)
+    if program is not None:
+        queryset = queryset.filter(program=program)
+    found = queryset.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise missing
+    return found
+
+
 def account(account_id: object, *, program: Program | None = None) -> LoyaltyAccount:
     """The account with this id (in `program`, when given), with its program."""
-    pk = _uuid(account_id)
     accounts = LoyaltyAccount.objects.select_related("program")
-    if program is not None:
-        accounts = accounts.filter(program=program)
-    found = accounts.filter(pk=pk).first() if pk else None
-    if found is None:
-        raise AccountNotFound("No loyalty account has this id.")
-    return found
+    return _by_id(accounts, account_id, program, AccountNotFound("No loyalty account has this id."))
 
 
 def account_by_identity(
@@ -103,35 +108,19 @@ def reason(program: Program, code: str) -> Reason:
 
 def event(event_id: object, *, program: Program | None = None) -> LoyaltyEvent:
     """The event with this id (in `program`, when given), with what its page shows."""
-    pk = _uuid(event_id)
     events = LoyaltyEvent.objects.select_related(
         "account__program", "reason", "actor", "api_client", "reverses", "reversed_by"
     )
-    if program is not None:
-        events = events.filter(program=program)
-    found = events.filter(pk=pk).first() if pk else None
-    if found is None:
-        raise EventNotFound()
-    return found
+    return _by_id(events, event_id, program, EventNotFound())
 
 
 def approval_request(request_id: object, *, program: Program | None = None) -> ApprovalRequest:
-    pk = _uuid(request_id)
-    requests: QuerySet[ApprovalRequest] = ApprovalRequest.objects.select_related(
+    requests = ApprovalRequest.objects.select_related(
         "account__program", "reason", "requested_by", "decided_by", "event"
     )
-    if program is not None:
-        requests = requests.filter(program=program)
-    found = requests.filter(pk=pk).first() if pk else None
-    if found is None:
-        raise ApprovalRequestNotFound()
-    return found
+    return _by_id(requests, request_id, program, ApprovalRequestNotFound())
 
 
 def batch(batch_id: object, *, program: Program) -> BulkBatch:
-    pk = _uuid(batch_id)
-    batches = BulkBatch.objects.select_related("uploaded_by").filter(program=program)
-    found = batches.filter(pk=pk).first() if pk else None
-    if found is None:
-        raise BatchNotFound()
-    return found
+    batches = BulkBatch.objects.select_related("uploaded_by")
+    return _by_id(batches, batch_id, program, BatchNotFound())

@@ -19,7 +19,7 @@ from accounts.models import LoyaltyAccount
 
 from ..models import BulkBatch, LotConsumption, LoyaltyEvent, PointLot, Reason
 from .actors import Actor
-from .posting import event_time
+from .posting import advance, event_time
 
 
 @dataclass
@@ -158,11 +158,9 @@ def write_lines(
             account, points = line.account, line.points
             affects_lifetime = line.reason.affects_lifetime
             now = event_time(account)
-            balance_before = account.balance
-            account.balance += points
-            if affects_lifetime:
-                account.lifetime_points += points
-            account.updated_at = now
+            balance_before = advance(
+                account, points=points, affects_lifetime=affects_lifetime, now=now
+            )
             event = LoyaltyEvent(
                 program_id=account.program_id,
                 account=account,

@@ -31,6 +31,16 @@ def event_time(account: LoyaltyAccount) -> datetime:
     return now
 
 
+def advance(account: LoyaltyAccount, *, points: int, affects_lifetime: bool, now: datetime) -> int:
+    """Move the account's cached sums (in memory) by one event at `now`; the balance before."""
+    balance_before = account.balance
+    account.balance += points
+    if affects_lifetime:
+        account.lifetime_points += points
+    account.updated_at = now
+    return balance_before
+
+
 def append(
     account: LoyaltyAccount,
     *,
@@ -41,11 +51,7 @@ def append(
 ) -> LoyaltyEvent:
     """Append one event to the locked `account` and move its balance (and points earned)."""
     now = event_time(account)
-    balance_before = account.balance
-    account.balance += points
-    if affects_lifetime:
-        account.lifetime_points += points
-    account.updated_at = now
+    balance_before = advance(account, points=points, affects_lifetime=affects_lifetime, now=now)
     event = LoyaltyEvent.objects.create(
         program_id=account.program_id,
         account=account,
