@@ -11,3 +11,7 @@ class InvalidIdentity(Refusal):
 class DuplicateAccount(Refusal):
     code = "DUPLICATE_ACCOUNT"
     default_message = "A loyalty account with this identity already exists."
+
+
+class InvalidProgramSetting(Refusal):
+    code = "INVALID_SETTING"

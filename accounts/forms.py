@@ -1,6 +1,3 @@
-from datetime import UTC, datetime, timedelta
-
-import isodate
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
@@ -85,18 +82,3 @@ class ProgramSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-
-    def clean_expiration_policy(self) -> str:
-        policy = self.cleaned_data["expiration_policy"].strip().upper()
-        if not policy:
-            return ""
-        try:
-            duration = isodate.parse_duration(policy)
-        except (isodate.ISO8601Error, ValueError) as exc:
-            raise forms.ValidationError(
-                "Write a duration like P12M (12 months), P1Y (a year) or P90D (90 days)."
-            ) from exc
-        start = datetime(2000, 1, 1, tzinfo=UTC)
-        if start + duration <= start + timedelta(hours=1):
-            raise forms.ValidationError("Points must last at least an hour.")
-        return policy

@@ -1,12 +1,13 @@
 """Writes on the customer side: enrolment and the program's settings. Balances, reasons and
 anything idempotent are the ledger's (`ledger.services`)."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+import isodate
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .exceptions import DuplicateAccount
+from .exceptions import DuplicateAccount, InvalidProgramSetting
 from .identities import Identity
 from .models import LoyaltyAccount, Program
 
@@ -66,7 +67,28 @@ def update_program(*, program: Program, **settings: object) -> Program:
     unknown = set(settings) - allowed
     if unknown:
         raise TypeError(f"Not a program setting: {', '.join(sorted(unknown))}")
+    if "expiration_policy" in settings:
+        settings["expiration_policy"] = expiration_policy(str(settings["expiration_policy"]))
     for name, value in settings.items():
         setattr(program, name, value)
     program.save(update_fields=[*settings, "updated_at"])
     return program
+
+
+def expiration_policy(policy: str) -> str:
+    """The policy as stored (an ISO-8601 duration in capitals, or "" for never), or
+    InvalidProgramSetting saying what to write instead."""
+    policy = policy.strip().upper()
+    if not policy:
+        return ""
+    try:
+        duration = isodate.parse_duration(policy)
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise InvalidProgramSetting(
+            "Write a duration like P12M (12 months), P1Y (a year) or P90D (90 days).",
+            field="expiration_policy",
+        ) from exc
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    if start + duration <= start + timedelta(hours=1):
+        raise InvalidProgramSetting("Points must last at least an hour.", field="expiration_policy")
+    return policy

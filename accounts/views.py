@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from loyalty_admin.decorators import manager_required, operator_required
+from loyalty_admin.refusals import Refusal
 
 from .forms import AccountSearchForm, ProgramSettingsForm
 from .selectors import search_accounts
@@ -43,8 +44,12 @@ def program_settings(request: HttpRequest) -> HttpResponse:
     program = request.program
     form = ProgramSettingsForm(request.POST or None, instance=program)
     if request.method == "POST" and form.is_valid():
-        update_program(program=program, **{f: form.cleaned_data[f] for f in form.changed_data})
-        messages.success(request, "Program settings saved.")
-        return redirect("program-settings")
+        try:
+            update_program(program=program, **{f: form.cleaned_data[f] for f in form.changed_data})
+        except Refusal as refusal:
+            form.add_error(refusal.field, refusal.message)
+        else:
+            messages.success(request, "Program settings saved.")
+            return redirect("program-settings")
     status = 422 if form.errors else 200
     return TemplateResponse(request, "accounts/program.html", {"form": form}, status=status)

@@ -128,6 +128,11 @@ class UnknownLocation(LedgerError):
     default_message = "The program does not run at this location."
 
 
+class WrongCurrency(LedgerError):
+    code = "WRONG_CURRENCY"
+    field = "currency"
+
+
 class DuplicateOrder(LedgerError):
     code = "DUPLICATE_ORDER"
     field = "order_id"

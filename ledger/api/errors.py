@@ -40,6 +40,7 @@ from ledger.exceptions import (
     TextTooLong,
     UnknownLocation,
     UnknownReason,
+    WrongCurrency,
 )
 from loyalty_admin.pagination import InvalidCursor
 
@@ -66,6 +67,7 @@ ANSWERS: dict[type[Refusal], Answer] = {
     InvalidAmount: Answer(400, "INVALID_VALUE"),
     UnknownReason: Answer(400, "INVALID_VALUE"),
     UnknownLocation: Answer(400, "INVALID_VALUE"),
+    WrongCurrency: Answer(400, "INVALID_VALUE"),
     NotReversible: Answer(400, "INVALID_VALUE"),
     TextTooLong: Answer(400, "VALUE_TOO_LONG"),
     InvalidIdempotencyKey: Answer(400, "VALUE_TOO_LONG"),

@@ -258,7 +258,8 @@ class HistoryFilterForm(ConsoleForm):
 
 class ReversalForm(ConsoleForm):
     note = forms.CharField(
-        label="Why reverse it?", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+        label="Why reverse it?",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": TEXT_LIMITS["note"]}),
     )
     allow_negative = forms.BooleanField(label="Allow a negative balance", required=False)
     token = forms.UUIDField(widget=forms.HiddenInput)
@@ -278,7 +279,8 @@ class ReversalForm(ConsoleForm):
 
 class RejectionForm(ConsoleForm):
     note = forms.CharField(
-        label="Why reject it?", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+        label="Why reject it?",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": TEXT_LIMITS["note"]}),
     )
 
     def __init__(self, *args, request_id: object, **kwargs) -> None:

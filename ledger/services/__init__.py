@@ -17,7 +17,7 @@ approvals          holding for approval, approve_request, reject_request
 reversal           reverse_event
 expiry             expire_points, rebuild_lots
 reasons            add_reason, change_reason, set_reason_active
-programs           create_program, enroll_account_once
+programs           create_program, points_for_spend, enroll_account_once
 bulk               check_bulk_file, upload_bulk_file, apply_batch, apply_or_queue_batch
 bulk_file          reading the CSV; bulk_writer: writing a checked file set-based
 =================  ===============================================================
@@ -38,7 +38,7 @@ from .bulk import (
 )
 from .expiry import expire_points, rebuild_lots
 from .lots import lot_expiry
-from .programs import create_program, enroll_account_once
+from .programs import create_program, enroll_account_once, points_for_spend
 from .reasons import add_reason, change_reason, set_reason_active
 from .reversal import reverse_event
 from .rules import MAX_POINTS, TEXT_LIMITS, AdjustmentPreview
@@ -64,6 +64,7 @@ __all__ = [
     "enroll_account_once",
     "expire_points",
     "lot_expiry",
+    "points_for_spend",
     "preview_adjustment",
     "previous_application",
     "rebuild_lots",

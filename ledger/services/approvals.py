@@ -15,7 +15,7 @@ from ..models import ApprovalRequest, LoyaltyEvent, Reason
 from .actors import Actor
 from .idempotency import idempotent
 from .posting import append, lock
-from .rules import check_adjustment
+from .rules import check_adjustment, text_problems
 
 
 def _unit(account: LoyaltyAccount, points: int) -> str:
@@ -136,6 +136,9 @@ def reject_request(*, request: ApprovalRequest, actor: Actor, note: str) -> Appr
     request = _decidable(request, actor)
     if not note.strip():
         raise NoteRequired("Say why the request is rejected.")
+    too_long = text_problems(note=note)
+    if too_long:
+        raise too_long[0]
     request.status = ApprovalRequest.Status.REJECTED
     request.decided_by = actor.operator
     request.decided_at = timezone.now()

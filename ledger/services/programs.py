@@ -1,11 +1,13 @@
-"""Programs and enrolment where the ledger is involved: a new program's standard reasons, and
-enrolment under an idempotency key (Square's CreateLoyaltyAccount)."""
+"""Programs and enrolment where the ledger is involved: a new program's standard reasons, the
+points a purchase earns, and enrolment under an idempotency key (Square's
+CreateLoyaltyAccount)."""
 
 from django.db import transaction
 
 from accounts.models import LoyaltyAccount, Program
 from accounts.services import enroll_account
 
+from ..exceptions import WrongCurrency
 from ..models import STANDARD_REASONS, Reason
 from .actors import Actor
 from .idempotency import idempotent
@@ -45,6 +47,14 @@ def create_program(
         for position, (code, label, sign, lifetime, requires_note) in enumerate(STANDARD_REASONS)
     )
     return program
+
+
+def points_for_spend(*, program: Program, amount: int, currency: str) -> int:
+    """The points `amount` (in the currency's smallest unit) earns under the program's spend
+    rule: `accrual_points` for every whole `accrual_amount`."""
+    if currency != program.currency:
+        raise WrongCurrency(f"The program earns points in {program.currency}.")
+    return (amount // program.accrual_amount) * program.accrual_points
 
 
 @idempotent("enroll", own_scope=True)

@@ -206,6 +206,7 @@ class MoneyInputSerializer(serializers.Serializer):
 
 class CalculatePointsApi(SquareApiView):
     required_scope = "read"
+    ledger_fields = {"currency": "transaction_amount_money.currency"}
 
     class InputSerializer(serializers.Serializer):
         order_id = serializers.CharField(max_length=191, required=False, allow_null=True)
@@ -237,14 +238,11 @@ class CalculatePointsApi(SquareApiView):
             raise invalid(
                 ["transaction_amount_money"], "Send transaction_amount_money.", "required"
             )
-        if money["currency"] != program.currency:
-            raise invalid(
-                ["transaction_amount_money", "currency"],
-                f"The program earns points in {program.currency}.",
-            )
         if data.validated_data.get("loyalty_account_id"):
             lookups.account(data.validated_data["loyalty_account_id"])
-        points = (money["amount"] // program.accrual_amount) * program.accrual_points
+        points = services.points_for_spend(
+            program=program, amount=money["amount"], currency=money["currency"]
+        )
         return Response({"points": points, "promotion_points": 0})
 
 
