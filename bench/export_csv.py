@@ -1,8 +1,9 @@
 """Peak memory of streaming N events as CSV (run in its own process by bench/run.py).
 
-The CSV export view lives on another branch; this streams the same way such a view should:
-a generator over `.iterator()` (a server-side cursor on PostgreSQL) feeding csv.writer, so
-memory stays flat however many rows there are.
+A generator over `.iterator()` (a server-side cursor on PostgreSQL) feeding csv.writer, so
+memory stays flat however many rows there are. The console's export
+(`ledger.selectors.export_rows`, `/history/export.csv`) streams in keyset chunks to the same
+end; its own memory test is tests/review/test_export.py.
 """
 
 import csv

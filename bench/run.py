@@ -501,7 +501,7 @@ def render(results: Results, smoke: bool) -> str:
         f"{before['os']}, Python {before['python']}, PostgreSQL 15 and Redis on the same machine, "
         f"gunicorn 4 sync workers, wrk 2 threads/8 connections, pgbench 8 clients. "
         f"Load average (1/5/15 min) before: {before['loadavg']}, after: {after['loadavg']} "
-        "(other engineers' test suites share the machine).",
+        "(other work may share the machine).",
         "",
         "| figure | target | measured | reference (same run) | ratio |",
         "|---|---|---|---|---|",
