@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.models import LoyaltyAccount
-from ledger.models import LoyaltyEvent
+from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.selectors import ledger_discrepancies
 from loyalty_admin.roles import is_manager
 
@@ -42,3 +42,17 @@ def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(progra
     assert is_manager(manager) and not is_manager(agent)
     assert first.splitlines()[:3] == second.splitlines()[:3]
     assert (var_dir / "demo-operators.txt").stat().st_mode & 0o077 == 0
+
+
+def test_it_leaves_one_agents_adjustment_waiting_for_the_manager(program, var_dir, capsys):
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    held = ApprovalRequest.objects.get()
+    program.refresh_from_db()
+    assert held.status == ApprovalRequest.Status.PENDING
+    assert held.requested_by.username == "agent@example.com"
+    assert held.points > program.approval_threshold == 500
+    held.account.refresh_from_db()
+    assert held.account.balance == held.account.events.latest("created_at").balance_after
+    assert "waits for approval" in capsys.readouterr().out
