@@ -73,5 +73,17 @@ def search_accounts(*, program: Program, query: str, limit: int = 100) -> QueryS
     )
 
 
+def accounts_with_identities(
+    *, phones: list[str], customer_ids: list[str | None]
+) -> QuerySet[LoyaltyAccount]:
+    """Accounts, of any program, with any of these (normalised) phones or customer ids; every
+    account when none is given (Square's SearchLoyaltyAccounts)."""
+    accounts = LoyaltyAccount.objects.select_related("program")
+    wanted = [c for c in customer_ids if c]
+    if phones or customer_ids:
+        accounts = accounts.filter(Q(phone__in=phones) | Q(customer_id__in=wanted))
+    return accounts
+
+
 def default_program() -> Program:
     return Program.objects.resolve("main")

@@ -6,14 +6,14 @@ Errors come from the Square exception handler (ledger.api.errors).
 
 import uuid
 
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.identities import normalize_customer_id, normalize_phone_identity
 from accounts.models import LoyaltyAccount, Program
-from accounts.phones import InvalidPhoneNumber, normalize_phone
+from accounts.selectors import accounts_with_identities
 from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
@@ -328,18 +328,16 @@ class AccountSearchApi(SquareApiView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         query = data.validated_data.get("query") or {}
-        phones = []
-        for index, mapping in enumerate(query.get("mappings") or []):
-            try:
-                phones.append(normalize_phone(mapping["phone_number"]))
-            except InvalidPhoneNumber as exc:
-                raise invalid(
-                    ["query", "mappings", index, "phone_number"], str(exc), "invalid_phone_number"
-                ) from None
-        customer_ids = query.get("customer_ids") or []
-        accounts = LoyaltyAccount.objects.select_related("program")
-        if phones or customer_ids:
-            accounts = accounts.filter(Q(phone__in=phones) | Q(customer_id__in=customer_ids))
+        phones = [
+            normalize_phone_identity(
+                mapping["phone_number"], field=f"query.mappings[{index}].phone_number"
+            )
+            for index, mapping in enumerate(query.get("mappings") or [])
+        ]
+        accounts = accounts_with_identities(
+            phones=phones,
+            customer_ids=[normalize_customer_id(c) for c in query.get("customer_ids") or []],
+        )
         page = keyset_page(
             accounts,
             cursor=data.validated_data.get("cursor"),
