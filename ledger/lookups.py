@@ -83,11 +83,6 @@ def account_by_identity(
     return found
 
 
-def normalize_reason_code(code: str) -> str:
-    """Reason codes are stored in capitals; whoever types one is understood in any case."""
-    return code.strip().upper()
-
-
 def reasons_by_code(program: Program) -> dict[str, Reason]:
     """Every reason of the program, active or not, by code (for a file of many rows)."""
     return {r.code: r for r in Reason.objects.filter(program=program)}
@@ -100,7 +95,7 @@ def unknown_reason(code: str) -> UnknownReason:
 def reason(program: Program, code: str) -> Reason:
     """The program's reason with this code, active or not: an inactive one is refused by the
     service with its own message, so that a reason retired since a page loaded says so."""
-    found = Reason.objects.filter(program=program, code=normalize_reason_code(code)).first()
+    found = Reason.objects.filter(program=program, code=Reason.normalize_code(code)).first()
     if found is None:
         raise unknown_reason(code)
     return found

@@ -61,6 +61,11 @@ class Reason(models.Model):
     def __str__(self) -> str:
         return self.label
 
+    @staticmethod
+    def normalize_code(code: str) -> str:
+        """Codes are stored in capitals; whoever types one is understood in any case."""
+        return code.strip().upper()
+
 
 # The five reasons every program starts with (DESIGN.md).
 STANDARD_REASONS = [

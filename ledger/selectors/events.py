@@ -90,7 +90,7 @@ def matching_events(*, query: EventQuery) -> QuerySet[LoyaltyEvent]:
     if q.reason is not None:
         events = events.filter(reason=q.reason)
     if q.reason_code is not None:
-        events = events.filter(reason__code=q.reason_code)
+        events = events.filter(reason__code=Reason.normalize_code(q.reason_code))
     if q.created_from is not None:
         events = events.filter(created_at__gte=q.created_from)
     if q.created_before is not None:

@@ -32,8 +32,8 @@ from ..exceptions import (
     NotAllowed,
     Refusal,
 )
-from ..lookups import normalize_reason_code, reasons_by_code, unknown_reason
-from ..models import BulkBatch, LoyaltyEvent
+from ..lookups import reasons_by_code, unknown_reason
+from ..models import BulkBatch, LoyaltyEvent, Reason
 from . import bulk_file
 from .actors import Actor
 from .bulk_file import RowError
@@ -135,7 +135,7 @@ def check_bulk_file(
         except ValueError:
             points = None
             problems.append(("points", f"“{values.get('points', '')}” is not a whole number."))
-        reason = reasons.get(normalize_reason_code(values.get("reason", "")))
+        reason = reasons.get(Reason.normalize_code(values.get("reason", "")))
         if reason is None:
             problems.append(("reason", unknown_reason(values.get("reason", "")).message))
         visible = bulk_file.parse_visible(values.get("visible_to_customer", ""))

@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from accounts.models import Program
 
 from ..exceptions import LedgerError, NotAllowed
-from ..lookups import normalize_reason_code
 from ..models import Reason
 from .actors import Actor
 
@@ -33,7 +32,7 @@ def add_reason(
 ) -> Reason:
     """A new active reason, after the program's existing ones."""
     _require_manager(actor)
-    code = normalize_reason_code(code)
+    code = Reason.normalize_code(code)
     if not code or not code.isascii() or not code.replace("_", "").isalnum():
         raise LedgerError("Use capital letters, digits and _ only.", field="code")
     if len(code) > Reason._meta.get_field("code").max_length:

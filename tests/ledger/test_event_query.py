@@ -114,6 +114,7 @@ EVERY = MAIN | {"elsewhere"}
         (lambda d: {"source": Source.YOTPO_API}, {"yotpo"}),
         (lambda d: {"reason": d["reward"].reason}, {"reward", "yotpo"}),
         (lambda d: {"reason_code": "REWARD"}, {"reward", "yotpo", "elsewhere"}),
+        (lambda d: {"reason_code": " reward "}, {"reward", "yotpo", "elsewhere"}),
         (lambda d: {"created_from": start_of(1)}, {"square", "expired", "bulk"}),
         (lambda d: {"created_from": d["square"].created_at}, {"square", "expired", "bulk"}),
         (lambda d: {"created_before": start_of(2)}, {"reward"}),
@@ -256,3 +257,10 @@ def test_yotpo_shows_the_same_newest_events_as_the_account_page(ledger):
 
     assert response.status_code == 200
     assert [h["points"] for h in response.json()["history"]] == [-200, -10, 500]
+
+
+def test_the_native_reason_filter_understands_a_code_in_any_case(ledger):
+    expected = ids(ledger, "reward", "yotpo", "elsewhere")
+
+    assert native_ids(ledger["key"], reason="reward") == expected
+    assert native_ids(ledger["key"], reason="REWARD") == expected
