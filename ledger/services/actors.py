@@ -22,6 +22,7 @@ from loyalty_admin import audit
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_manager
 
+from ..exceptions import NotAllowed
 from ..models import LoyaltyEvent
 
 Source = LoyaltyEvent.Source
@@ -51,6 +52,11 @@ class Actor:
     @cached_property
     def is_manager(self) -> bool:
         return self.operator is not None and is_manager(self.operator)
+
+    def require_manager(self, to: str) -> None:
+        """NotAllowed ("Only a manager can {to}.") unless the actor is a manager."""
+        if not self.is_manager:
+            raise NotAllowed(f"Only a manager can {to}.")
 
     @property
     def may_override_balance(self) -> bool:

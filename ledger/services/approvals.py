@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import ApprovalNotPending, NotAllowed, NoteRequired, SelfApproval
+from ..exceptions import ApprovalNotPending, NoteRequired, SelfApproval
 from ..models import ApprovalRequest, LoyaltyEvent, Reason
 from .actors import Actor
 from .idempotency import idempotent
@@ -60,8 +60,7 @@ def hold_for_approval(
 
 def _decidable(request: ApprovalRequest, actor: Actor) -> ApprovalRequest:
     """The request, locked, after the checks every decision shares."""
-    if not actor.is_manager:
-        raise NotAllowed("Only a manager can approve or reject a request.")
+    actor.require_manager("approve or reject a request")
     request = (
         ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("decided_by")

@@ -29,7 +29,6 @@ from ..exceptions import (
     BulkRejected,
     DuplicateBulkFile,
     LedgerError,
-    NotAllowed,
     Refusal,
 )
 from ..lookups import reasons_by_code, unknown_reason
@@ -56,11 +55,6 @@ class BulkCheck:
     customers: int = 0
     points_added: int = 0
     points_removed: int = 0
-
-
-def _require_manager(actor: Actor) -> None:
-    if not actor.is_manager:
-        raise NotAllowed("Only a manager can upload or apply a bulk file.")
 
 
 def _identity(values: dict[str, str]) -> tuple[str, str] | None:
@@ -187,7 +181,7 @@ def upload_bulk_file(
     *, program: Program, actor: Actor, filename: str, data: bytes
 ) -> tuple[BulkBatch, BulkCheck]:
     """Keep an uploaded file as a batch with its dry-run verdict. Changes no balance."""
-    _require_manager(actor)
+    actor.require_manager("upload or apply a bulk file")
     try:
         content = bulk_file.decode(data)
     except ValueError as exc:
@@ -287,7 +281,7 @@ def apply_or_queue_batch(
     *, batch: BulkBatch, actor: Actor, allow_duplicate: bool = False
 ) -> BulkBatch:
     """Apply a checked batch now, or, when it is large, queue it for the job worker."""
-    _require_manager(actor)
+    actor.require_manager("upload or apply a bulk file")
     if batch.rows <= settings.BULK_INLINE_ROWS:
         return apply_batch(batch=batch, allow_duplicate=allow_duplicate)
     if not allow_duplicate:

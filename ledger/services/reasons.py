@@ -9,14 +9,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Program
 
-from ..exceptions import LedgerError, NotAllowed
+from ..exceptions import LedgerError
 from ..models import Reason
 from .actors import Actor
-
-
-def _require_manager(actor: Actor) -> None:
-    if not actor.is_manager:
-        raise NotAllowed("Only a manager can change the reasons.")
 
 
 @transaction.atomic
@@ -31,7 +26,7 @@ def add_reason(
     requires_note: bool = False,
 ) -> Reason:
     """A new active reason, after the program's existing ones."""
-    _require_manager(actor)
+    actor.require_manager("change the reasons")
     code = Reason.normalize_code(code)
     if not code or not code.isascii() or not code.replace("_", "").isalnum():
         raise LedgerError("Use capital letters, digits and _ only.", field="code")
@@ -69,7 +64,7 @@ def change_reason(
     *, reason: Reason, label: str, affects_lifetime: bool, requires_note: bool, actor: Actor
 ) -> Reason:
     """Rename a reason or change whether it counts towards points earned or needs a note."""
-    _require_manager(actor)
+    actor.require_manager("change the reasons")
     before = {
         "label": reason.label,
         "affects_lifetime": reason.affects_lifetime,
@@ -96,7 +91,7 @@ def change_reason(
 @transaction.atomic
 def set_reason_active(*, reason: Reason, active: bool, actor: Actor) -> Reason:
     """Offer a reason to operators again, or stop offering it (its events stay as they are)."""
-    _require_manager(actor)
+    actor.require_manager("change the reasons")
     reason.active = active
     reason.save(update_fields=["active"])
     actor.audit(
