@@ -31,11 +31,14 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidRewardTier,
     NotAllowed,
     NotFound,
     NotReversible,
     OverrideNotAllowed,
     Refusal,
+    RewardNotIssued,
+    RewardTierRetired,
     SelfApproval,
     TextTooLong,
     UnknownLocation,
@@ -83,6 +86,11 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Rewards. A reward already redeemed or deleted is a conflict natively; Square answers
+    # 400, since its SDK would retry a 409 that can never succeed.
+    RewardTierRetired: Answer(400, "INVALID_VALUE"),
+    InvalidRewardTier: Answer(400, "INVALID_VALUE"),
+    RewardNotIssued: Answer(409, "BAD_REQUEST", square_status=400),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

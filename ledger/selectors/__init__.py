@@ -23,6 +23,7 @@ from .events import (
 )
 from .integrity import Discrepancy, ledger_discrepancies
 from .lots import ExpiryDeadline, upcoming_expirations
+from .rewards import account_rewards, open_rewards, reward_tiers
 
 __all__ = [
     "EVENT_DETAILS",
@@ -45,4 +46,8 @@ __all__ = [
     "points_by_day",
     "recent_decisions",
     "upcoming_expirations",
+    # rewards
+    "account_rewards",
+    "open_rewards",
+    "reward_tiers",
 ]
