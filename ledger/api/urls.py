@@ -10,6 +10,7 @@ from .native import adjustments as adjustments_api
 from .native import events as events_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
+from .square import rewards as square_rewards
 from .yotpo import customers as yotpo_api
 
 native = [
@@ -88,6 +89,25 @@ square = [
     ),
 ]
 
+square_reward_routes = [
+    path("v2/loyalty/rewards", square_rewards.RewardCreateApi.as_view(), name="square-rewards"),
+    path(
+        "v2/loyalty/rewards/search",
+        square_rewards.RewardSearchApi.as_view(),
+        name="square-reward-search",
+    ),
+    path(
+        "v2/loyalty/rewards/<str:reward_id>",
+        square_rewards.RewardDetailApi.as_view(),
+        name="square-reward",
+    ),
+    path(
+        "v2/loyalty/rewards/<str:reward_id>/redeem",
+        square_rewards.RewardRedeemApi.as_view(),
+        name="square-reward-redeem",
+    ),
+]
+
 yotpo = [
     path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
     path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
@@ -104,4 +124,4 @@ docs = [
     path("api/docs/", api_docs, name="api-docs"),
 ]
 
-urlpatterns = native + square + yotpo + docs
+urlpatterns = native + square + square_reward_routes + yotpo + docs

@@ -19,7 +19,8 @@ from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.exceptions import ProgramNotFound
-from ledger.selectors import upcoming_expirations
+from ledger.models import RewardTier
+from ledger.selectors import reward_tiers, upcoming_expirations
 from loyalty_admin.pagination import keyset_page
 
 PROGRAM_ID = OpenApiParameter("program_id", str, OpenApiParameter.PATH, description="id or main")
@@ -38,7 +39,7 @@ def square_program(program: Program) -> dict:
     data = {
         "id": str(program.pk),
         "status": program.status,
-        "reward_tiers": [],
+        "reward_tiers": [square_reward_tier(t) for t in reward_tiers(program=program)],
         "terminology": {"one": program.terminology_one, "other": program.terminology_other},
         "location_ids": list(program.location_ids or []),
         "created_at": timestamp(program.created_at),
@@ -62,6 +63,18 @@ def square_program(program: Program) -> dict:
     if program.expiration_policy:
         data["expiration_policy"] = {"expiration_duration": program.expiration_policy}
     return data
+
+
+def square_reward_tier(tier: RewardTier) -> dict:
+    # No catalogue or pricing rule is kept: both references are returned empty.
+    return {
+        "id": str(tier.pk),
+        "name": tier.name,
+        "points": tier.points,
+        "created_at": timestamp(tier.created_at),
+        "definition": {},
+        "pricing_rule_reference": {},
+    }
 
 
 def square_account(account: LoyaltyAccount) -> dict:
@@ -128,10 +141,21 @@ class ExpirationPolicySerializer(serializers.Serializer):
     expiration_duration = serializers.CharField()
 
 
+class RewardTierSerializer(serializers.Serializer):
+    """Documents `square_reward_tier`'s output."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    points = serializers.IntegerField()
+    created_at = serializers.CharField()
+    definition = serializers.DictField()
+    pricing_rule_reference = serializers.DictField()
+
+
 class ProgramSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.CharField()
-    reward_tiers = serializers.ListField(child=serializers.DictField())
+    reward_tiers = RewardTierSerializer(many=True)
     expiration_policy = ExpirationPolicySerializer(required=False)
     terminology = TerminologySerializer()
     location_ids = serializers.ListField(child=serializers.CharField())

@@ -22,15 +22,16 @@ from .accounts import invalid, timestamp
 Source = LoyaltyEvent.Source
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
 
-# Square's event types → ours. A reversal is Square's catch-all OTHER.
+# Square's event types → ours. A reversal is Square's catch-all OTHER; promotions are never
+# recorded here, so that type matches nothing.
 SQUARE_TYPES = {
     "ACCUMULATE_POINTS": LoyaltyEvent.Type.ACCUMULATE_POINTS,
     "ADJUST_POINTS": LoyaltyEvent.Type.ADJUST_POINTS,
     "EXPIRE_POINTS": LoyaltyEvent.Type.EXPIRE_POINTS,
     "OTHER": LoyaltyEvent.Type.REVERSAL,
-    "CREATE_REWARD": None,
-    "REDEEM_REWARD": None,
-    "DELETE_REWARD": None,
+    "CREATE_REWARD": LoyaltyEvent.Type.CREATE_REWARD,
+    "REDEEM_REWARD": LoyaltyEvent.Type.REDEEM_REWARD,
+    "DELETE_REWARD": LoyaltyEvent.Type.DELETE_REWARD,
     "ACCUMULATE_PROMOTION_POINTS": None,
 }
 SQUARE_TYPE_CHOICES = list(SQUARE_TYPES)
@@ -40,6 +41,9 @@ _BODY_OF = {
     "ADJUST_POINTS": "adjust_points",
     "EXPIRE_POINTS": "expire_points",
     "OTHER": "other_event",
+    "CREATE_REWARD": "create_reward",
+    "REDEEM_REWARD": "redeem_reward",
+    "DELETE_REWARD": "delete_reward",
 }
 # Square knows two sources: its own apps, and the API. Every API dialect here is "the API".
 _API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
@@ -47,10 +51,14 @@ _API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
 
 def square_event(event: LoyaltyEvent) -> dict:
     square_type = _SQUARE_TYPE_OF[event.type]
-    body: dict = {"loyalty_program_id": str(event.program_id), "points": event.points}
+    body: dict = {"loyalty_program_id": str(event.program_id)}
+    if event.reward_id:
+        body["reward_id"] = str(event.reward_id)
+    if square_type != "REDEEM_REWARD":  # a redemption moves no points; it names its order
+        body["points"] = event.points
     if square_type == "ADJUST_POINTS" and event.reason_text:
         body["reason"] = event.reason_text
-    if square_type == "ACCUMULATE_POINTS" and event.order_id:
+    if square_type in ("ACCUMULATE_POINTS", "REDEEM_REWARD") and event.order_id:
         body["order_id"] = event.order_id
     data = {
         "id": str(event.pk),
@@ -67,7 +75,8 @@ def square_event(event: LoyaltyEvent) -> dict:
 
 class EventPointsSerializer(serializers.Serializer):
     loyalty_program_id = serializers.CharField()
-    points = serializers.IntegerField()
+    points = serializers.IntegerField(required=False)
+    reward_id = serializers.CharField(required=False)
     reason = serializers.CharField(required=False)
     order_id = serializers.CharField(required=False)
 
@@ -85,6 +94,9 @@ class SquareEventSerializer(serializers.Serializer):
     adjust_points = EventPointsSerializer(required=False)
     expire_points = EventPointsSerializer(required=False)
     other_event = EventPointsSerializer(required=False)
+    create_reward = EventPointsSerializer(required=False)
+    redeem_reward = EventPointsSerializer(required=False)
+    delete_reward = EventPointsSerializer(required=False)
 
 
 class AccumulatePointsInputSerializer(serializers.Serializer):
@@ -259,7 +271,7 @@ class EventSearchApi(SquareApiView):
             account_id=(filters.get("loyalty_account_filter") or {}).get("loyalty_account_id"),
             types=types,
             created_from=created.get("start_at"),
-            created_until=created.get("end_at"),
+            created_before=created.get("end_at"),  # Square: start inclusive, end exclusive
             location_ids=tuple(location_ids) if location_ids is not None else None,
             order_id=(filters.get("order_filter") or {}).get("order_id"),
         )
