@@ -20,6 +20,7 @@ from loyalty_admin.pagination import InvalidCursor
 
 from .access import actor_of, found
 from .forms import AdjustmentForm
+from .rewards import rewards_context
 
 HISTORY_PAGE_SIZE = 20
 
@@ -53,6 +54,7 @@ def account_page(
         "cursor": cursor,
         "expirations": upcoming_expirations(account=account, limit=5),
         "approval_requests": account_approval_requests(account=account),
+        **rewards_context(account),
     }
     template_name = "ledger/account.html"
     if request.htmx and cursor:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Program
 from ledger.exceptions import IdempotencyConflict, LedgerError
-from ledger.models import LoyaltyEvent, Reason
+from ledger.models import LoyaltyEvent, Reason, RewardTier
 from ledger.selectors import EventQuery
 from ledger.services import TEXT_LIMITS
 from loyalty_admin.models import ApiClient
@@ -286,3 +286,58 @@ class RejectionForm(ConsoleForm):
     def __init__(self, *args, request_id: object, **kwargs) -> None:
         kwargs.setdefault("prefix", f"reject-{request_id}")
         super().__init__(*args, **kwargs)
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTierForm(ConsoleForm):
+    """A new reward tier. Its points are fixed once created: rewards keep what they cost."""
+
+    name = forms.CharField(max_length=200)
+    points = forms.IntegerField(min_value=1, help_text="Cannot be changed later.")
+
+
+class RewardTierRenameForm(ConsoleForm):
+    name = forms.CharField(max_length=200)
+
+
+class RewardForm(ConsoleForm):
+    """An agent's reward for a customer: a tier, and a token that makes the submit count once.
+
+    Every tier of the program is accepted, so that one retired since the page was loaded
+    reaches the ledger and is refused with its own message; only offered ones are listed."""
+
+    tier = forms.ModelChoiceField(
+        queryset=RewardTier.objects.none(), empty_label="Choose a reward…", label="Reward"
+    )
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, program: Program, **kwargs) -> None:
+        kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+        tier = self.fields["tier"]
+        tier.queryset = RewardTier.objects.filter(program=program)
+        unit = program.terminology_other.lower()
+        tier.label_from_instance = lambda t: f"{t.name} ({t.points:,} {unit})"
+        tier.widget.choices = [("", tier.empty_label)] + [
+            (t.pk, tier.label_from_instance(t)) for t in tier.queryset if t.active
+        ]
+
+    def add_ledger_error(self, error: LedgerError) -> None:
+        if isinstance(error, IdempotencyConflict):
+            self.data = self.data.copy()
+            self.data[self.add_prefix("token")] = str(uuid.uuid4())
+            self.add_error(
+                None,
+                "This form was already submitted with another reward. Check the open rewards; "
+                "submitting again issues a new one.",
+            )
+            return
+        self.add_error("tier" if error.field == "reward_tier_id" else None, error.message)
+
+
+class RewardActionForm(ConsoleForm):
+    """Redeem or delete one reward; the token makes a double submit count once."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import account, approvals, bulk, history, reasons, reversals
+from . import account, approvals, bulk, history, reasons, reversals, rewards
 
 urlpatterns = [
     path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
@@ -31,4 +31,16 @@ urlpatterns = [
         "approvals/<uuid:approval_id>/approve", approvals.approval_approve, name="approval-approve"
     ),
     path("approvals/<uuid:approval_id>/reject", approvals.approval_reject, name="approval-reject"),
+    # rewards
+    path("reward-tiers/", rewards.tiers, name="reward-tiers"),
+    path("reward-tiers/<uuid:tier_id>/rename", rewards.tier_rename, name="reward-tier-rename"),
+    path("reward-tiers/<uuid:tier_id>/retire", rewards.tier_retire, name="reward-tier-retire"),
+    path(
+        "accounts/<uuid:account_id>/rewards/preview",
+        rewards.reward_preview,
+        name="reward-preview",
+    ),
+    path("accounts/<uuid:account_id>/rewards", rewards.reward_create, name="reward-create"),
+    path("rewards/<uuid:reward_id>/redeem", rewards.reward_redeem, name="reward-redeem"),
+    path("rewards/<uuid:reward_id>/delete", rewards.reward_delete, name="reward-delete"),
 ]

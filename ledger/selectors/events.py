@@ -30,6 +30,7 @@ EVENT_DETAILS = (
     "reverses",
     "reversed_by__actor",
     "approval_request__decided_by",
+    "reward__tier",
 )
 
 
@@ -210,6 +211,8 @@ EXPORT_COLUMNS = (
     "operator",
     "api_client",
     "reverses",
+    "reward_id",
+    "reward_tier",
 )
 _EXPORT_FIELDS = (
     "id",
@@ -229,6 +232,8 @@ _EXPORT_FIELDS = (
     "actor__email",
     "api_client__name",
     "reverses_id",
+    "reward_id",
+    "reward__tier__name",
 )
 
 
