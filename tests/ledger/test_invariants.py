@@ -1,6 +1,10 @@
-"""Invariant 1 of DESIGN.md under random sequences of ledger actions."""
+"""Invariant 1 of DESIGN.md under random sequences of ledger actions: adjustments,
+accumulations, reversals, rewards (issued, redeemed, deleted) and expiry."""
+
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +29,11 @@ actions = st.lists(
         ),
         st.tuples(st.just("accumulate"), st.integers(0, 2), st.integers(1, 500)),
         st.tuples(st.just("reverse"), st.integers(0, 40)),
+        st.tuples(st.just("reward"), st.integers(0, 2), st.integers(0, 2)),
+        st.tuples(st.just("redeem"), st.integers(0, 40)),
+        st.tuples(st.just("delete"), st.integers(0, 40)),
+        # expire what is due so many hours from now (points last a day)
+        st.tuples(st.just("expire"), st.integers(0, 2), st.integers(0, 72)),
     ),
     min_size=1,
     max_size=30,
@@ -45,11 +54,36 @@ def lot_snapshot(account):
 )
 @given(steps=actions)
 def test_balances_always_equal_the_sums_of_events(program, reasons, manager, steps):
+    program.expiration_policy = "P1D"
+    program.save()
+    by_manager = services.Actor.of_operator(manager, source=UI)
+    tiers = [
+        services.add_reward_tier(
+            program=program, name=f"Tier {points}", points=points, actor=by_manager
+        )
+        for points in (50, 200, 700)
+    ]
     accounts = [AccountFactory(program=program) for _ in range(3)]
     made: list[LoyaltyEvent] = []
+    rewards = []
     for step in steps:
         try:
-            if step[0] == "adjust":
+            if step[0] == "reward":
+                _, who, tier = step
+                reward = services.create_reward(
+                    account=accounts[who], tier=tiers[tier], actor=by_manager
+                )
+                rewards.append(reward)
+                made.append(reward.events.get())  # reversing it is refused: delete instead
+            elif step[0] in ("redeem", "delete") and rewards:
+                command = services.redeem_reward if step[0] == "redeem" else services.delete_reward
+                command(reward=rewards[step[1] % len(rewards)], actor=by_manager)
+            elif step[0] == "expire":
+                _, who, hours = step
+                services.expire_points(
+                    account=accounts[who], now=timezone.now() + timedelta(hours=hours)
+                )
+            elif step[0] == "adjust":
                 _, who, code, amount, override = step
                 reason = reasons[code]
                 made.append(
@@ -70,7 +104,7 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
                         actor=services.Actor.of_operator(manager, source=UI),
                     )
                 )
-            elif made:
+            elif step[0] == "reverse" and made:
                 target = made[step[1] % len(made)]
                 made.append(
                     services.reverse_event(
@@ -83,6 +117,11 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
             pass  # a refusal must leave everything as it was; the checks below prove it
 
     assert ledger_discrepancies() == []
+    for reward in rewards:
+        reward.refresh_from_db()
+        kinds = list(reward.events.order_by("created_at").values_list("type", flat=True))
+        expected = {"ISSUED": [], "REDEEMED": ["REDEEM_REWARD"], "DELETED": ["DELETE_REWARD"]}
+        assert kinds == ["CREATE_REWARD", *expected[reward.status]]
     for account in accounts:
         kept = lot_snapshot(account)
         services.rebuild_lots(account=account)
