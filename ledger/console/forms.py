@@ -315,6 +315,7 @@ class RewardForm(ConsoleForm):
 
     def __init__(self, *args, program: Program, **kwargs) -> None:
         kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
+        kwargs.setdefault("prefix", "reward")  # beside the adjustment form on one page
         super().__init__(*args, **kwargs)
         tier = self.fields["tier"]
         tier.queryset = RewardTier.objects.filter(program=program)

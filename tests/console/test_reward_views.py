@@ -30,7 +30,7 @@ def issued(funded, coffee, agent):
 
 
 def issue_form(tier, token=None) -> dict:
-    return {"tier": str(tier.pk), "token": str(token or uuid.uuid4())}
+    return {"reward-tier": str(tier.pk), "reward-token": str(token or uuid.uuid4())}
 
 
 # --- Tiers -----------------------------------------------------------------------------------
