@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.models import LoyaltyAccount
-from ledger.models import ApprovalRequest, LoyaltyEvent
+from ledger.models import ApprovalRequest, LoyaltyEvent, Reward, RewardTier
 from ledger.selectors import ledger_discrepancies
 from loyalty_admin.roles import is_manager
 
@@ -56,3 +56,18 @@ def test_it_leaves_one_agents_adjustment_waiting_for_the_manager(program, var_di
     held.account.refresh_from_db()
     assert held.account.balance == held.account.events.latest("created_at").balance_after
     assert "waits for approval" in capsys.readouterr().out
+
+
+def test_it_seeds_reward_tiers_and_an_issued_and_a_redeemed_reward(program, var_dir, capsys):
+    call_command("seed_demo", accounts=40)
+    call_command("seed_demo", accounts=40)
+
+    assert list(RewardTier.objects.filter(program=program).values_list("points", flat=True)) == [
+        150,
+        400,
+        1_000,
+    ]
+    statuses = sorted(Reward.objects.values_list("status", flat=True))
+    assert statuses == ["ISSUED", "REDEEMED"]
+    assert ledger_discrepancies() == []
+    assert "a redeemed and an open reward" in capsys.readouterr().out

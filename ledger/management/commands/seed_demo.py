@@ -27,6 +27,7 @@ from ..demo_data import (
     DemoHistory,
     insert_rows,
 )
+from ..demo_rewards import ensure_demo_rewards
 
 DEMO_APPROVAL_THRESHOLD = 500
 CHUNK = 10_000
@@ -113,6 +114,7 @@ class Command(BaseCommand):
         if existing >= accounts:
             self.stdout.write(f"Demo data present: {existing:,} accounts in “{program.name}”.")
             self._hold_one(program)
+            self._show_rewards(program)
             return
         started = time.monotonic()
         history = DemoHistory(program, seed=seed)
@@ -153,6 +155,15 @@ class Command(BaseCommand):
             f"in {time.monotonic() - started:.1f}s."
         )
         self._hold_one(program)
+        self._show_rewards(program)
+
+    def _show_rewards(self, program: Program) -> None:
+        rewards = ensure_demo_rewards(program)
+        if rewards:
+            self.stdout.write(
+                f"Reward tiers added; {rewards[0].account.display_name} has a redeemed and an "
+                "open reward."
+            )
 
     def _hold_one(self, program: Program) -> None:
         held = ensure_held_adjustment(program)
