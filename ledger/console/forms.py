@@ -24,6 +24,14 @@ class ConsoleForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+def renew_spent_token(form: forms.Form, message: str) -> None:
+    """The form's token was spent on other values (e.g. back, edit, resubmit): a fresh one
+    lets the operator decide again, having seen what the first submit did."""
+    form.data = form.data.copy()
+    form.data[form.add_prefix("token")] = str(uuid.uuid4())
+    form.add_error(None, message)
+
+
 def reason_choice_label(reason: Reason) -> str:
     # The label comes first so that typing its first letters picks it in the list.
     note = ", note required" if reason.requires_note else ""
@@ -91,12 +99,8 @@ class AdjustmentForm(ConsoleForm):
     def add_ledger_error(self, error: LedgerError) -> None:
         """Show the ledger's refusal next to the field it is about."""
         if isinstance(error, IdempotencyConflict):
-            # The token was spent on other values (e.g. back, edit, resubmit): a fresh one lets
-            # the operator decide again, having seen the history.
-            self.data = self.data.copy()
-            self.data[self.add_prefix("token")] = str(uuid.uuid4())
-            self.add_error(
-                None,
+            renew_spent_token(
+                self,
                 "This form was already submitted with other values. Check the history below; "
                 "submitting again makes a new adjustment.",
             )
@@ -327,10 +331,8 @@ class RewardForm(ConsoleForm):
 
     def add_ledger_error(self, error: LedgerError) -> None:
         if isinstance(error, IdempotencyConflict):
-            self.data = self.data.copy()
-            self.data[self.add_prefix("token")] = str(uuid.uuid4())
-            self.add_error(
-                None,
+            renew_spent_token(
+                self,
                 "This form was already submitted with another reward. Check the open rewards; "
                 "submitting again issues a new one.",
             )

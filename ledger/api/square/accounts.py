@@ -5,6 +5,8 @@ Errors come from the Square exception handler (ledger.api.errors).
 """
 
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -18,16 +20,17 @@ from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.exceptions import ProgramNotFound
+from ledger.exceptions import NotFound
 from ledger.models import RewardTier
 from ledger.selectors import reward_tiers, upcoming_expirations
-from loyalty_admin.pagination import keyset_page
+from loyalty_admin.pagination import KeysetPage, keyset_page
 
 PROGRAM_ID = OpenApiParameter("program_id", str, OpenApiParameter.PATH, description="id or main")
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
 
 # Square has no mapping ids of its own here: derive a stable one from the account.
 _MAPPING_NAMESPACE = uuid.UUID("6f1d6c0e-3b39-4d5e-9a53-2f0c1c4b7a10")
+T = TypeVar("T")
 
 
 def timestamp(value) -> str:
@@ -109,6 +112,24 @@ def invalid(field_path: list, message: str, code: str = "invalid") -> exceptions
     for key in reversed(field_path):
         detail = {key: detail}
     return exceptions.ValidationError(detail)
+
+
+def named_in_body(lookup: Callable[..., T], value: object, field_path: list, **scope) -> T:
+    """What an id in the request body names: one nobody has is bad input about that field
+    (400), not a missing resource (404, which is for ids in the path)."""
+    try:
+        return lookup(value, **scope)
+    except NotFound as exc:
+        raise invalid(field_path, exc.message) from None
+
+
+def square_page(name: str, page: KeysetPage, render: Callable) -> Response:
+    """One page of a Square search: the rendered items under `name`, and a `cursor` unless
+    this is the last page."""
+    output: dict = {name: [render(item) for item in page.items]}
+    if page.next_cursor:
+        output["cursor"] = page.next_cursor
+    return Response(output)
 
 
 # --- Schema of Square's objects (the dicts above are the truth; these document them) -------
@@ -301,12 +322,9 @@ class AccountCreateApi(SquareApiView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = data.validated_data["loyalty_account"]
-        try:
-            program = lookups.program(account["program_id"])
-        except ProgramNotFound:
-            raise invalid(
-                ["loyalty_account", "program_id"], "No loyalty program has this id."
-            ) from None
+        program = named_in_body(
+            lookups.program, account["program_id"], ["loyalty_account", "program_id"]
+        )
         account = services.enroll_account_once(
             program=program,
             phone=account["mapping"]["phone_number"],
@@ -368,10 +386,7 @@ class AccountSearchApi(SquareApiView):
             limit=data.validated_data.get("limit") or 30,
             newest_first=False,
         )
-        output: dict = {"loyalty_accounts": [square_account(a) for a in page.items]}
-        if page.next_cursor:
-            output["cursor"] = page.next_cursor
-        return Response(output)
+        return square_page("loyalty_accounts", page, square_account)
 
 
 class AccountDetailApi(SquareApiView):

@@ -17,7 +17,7 @@ from ledger.api.schema import square_errors
 from ledger.models import LoyaltyEvent
 from ledger.selectors import EventQuery, event_page
 
-from .accounts import invalid, timestamp
+from .accounts import invalid, square_page, timestamp
 
 Source = LoyaltyEvent.Source
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
@@ -280,7 +280,4 @@ class EventSearchApi(SquareApiView):
             cursor=data.validated_data.get("cursor"),
             limit=data.validated_data.get("limit") or 30,
         )
-        output: dict = {"events": [square_event(e) for e in page.items]}
-        if page.next_cursor:
-            output["cursor"] = page.next_cursor
-        return Response(output)
+        return square_page("events", page, square_event)

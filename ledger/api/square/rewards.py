@@ -15,12 +15,11 @@ from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.exceptions import AccountNotFound, RewardTierNotFound
 from ledger.models import LoyaltyEvent, Reward
 from ledger.selectors import account_rewards
 from loyalty_admin.pagination import keyset_page
 
-from .accounts import invalid, timestamp
+from .accounts import named_in_body, square_page, timestamp
 from .events import SquareEventSerializer, square_event
 
 REWARD_ID = OpenApiParameter("reward_id", str, OpenApiParameter.PATH)
@@ -88,14 +87,15 @@ class RewardCreateApi(SquareApiView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         wanted = data.validated_data["reward"]
-        try:
-            account = lookups.account(wanted["loyalty_account_id"])
-        except AccountNotFound as exc:
-            raise invalid(["reward", "loyalty_account_id"], exc.message) from None
-        try:
-            tier = lookups.reward_tier(wanted["reward_tier_id"], program=account.program)
-        except RewardTierNotFound as exc:
-            raise invalid(["reward", "reward_tier_id"], exc.message) from None
+        account = named_in_body(
+            lookups.account, wanted["loyalty_account_id"], ["reward", "loyalty_account_id"]
+        )
+        tier = named_in_body(
+            lookups.reward_tier,
+            wanted["reward_tier_id"],
+            ["reward", "reward_tier_id"],
+            program=account.program,
+        )
         reward = services.create_reward(
             account=account,
             tier=tier,
@@ -133,10 +133,9 @@ class RewardSearchApi(SquareApiView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         query = data.validated_data["query"]
-        try:
-            account = lookups.account(query["loyalty_account_id"])
-        except AccountNotFound as exc:
-            raise invalid(["query", "loyalty_account_id"], exc.message) from None
+        account = named_in_body(
+            lookups.account, query["loyalty_account_id"], ["query", "loyalty_account_id"]
+        )
         status = query.get("status")
         rewards = account_rewards(account=account, statuses=(status,) if status else None)
         page = keyset_page(
@@ -144,10 +143,7 @@ class RewardSearchApi(SquareApiView):
             cursor=data.validated_data.get("cursor"),
             limit=data.validated_data.get("limit") or 30,
         )
-        output: dict = {"rewards": [square_reward(r) for r in page.items]}
-        if page.next_cursor:
-            output["cursor"] = page.next_cursor
-        return Response(output)
+        return square_page("rewards", page, square_reward)
 
 
 class RewardDetailApi(SquareApiView):
