@@ -35,6 +35,9 @@ def console_paths(account, reason) -> list[str]:
         "approval_id": "00000000-0000-0000-0000-000000000000",
         "operator_id": "1",
         "prefix": "nokey123",
+        # rewards
+        "tier_id": "00000000-0000-0000-0000-000000000000",
+        "reward_id": "00000000-0000-0000-0000-000000000000",
     }
     paths = []
     for route, pattern in url_patterns():

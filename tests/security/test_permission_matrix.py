@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from ledger import services
-from ledger.models import BulkBatch, LoyaltyEvent
+from ledger.models import BulkBatch, LoyaltyEvent, RewardTier
 from ledger.services import Actor
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
@@ -149,6 +149,21 @@ MATRIX: dict[str, Rule] = {
         body=lambda: {"customer_email": "matrix@example.com", "point_adjustment_amount": 5},
     ),
     "yotpo-customers": Rule("GET", KEY_READ, query={"customer_email": "matrix@example.com"}),
+    # Rewards. Console posts without HTMX answer with a redirect and a message, refused or
+    # not; an empty API body reaches validation only with the right key.
+    "reward-tiers": Rule("GET", CONSOLE_MANAGER),
+    "reward-tier-rename": Rule("POST", (LOGIN, 403, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    "reward-tier-retire": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "reward-preview": Rule("POST", CONSOLE_OPERATOR, body=dict),
+    "reward-create": Rule("POST", (LOGIN, 302, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "reward-redeem": Rule("POST", (LOGIN, 302, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "reward-delete": Rule("POST", (LOGIN, 302, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "square-rewards": Rule("POST", (401, 401, 401, 403, 400, 401), body=dict),
+    "square-reward-search": Rule("POST", (401, 401, 401, 400, 400, 401), body=dict),
+    "square-reward": Rule("GET", KEY_READ),
+    "square-reward-redeem": Rule(
+        "POST", KEY_WRITE, body=lambda: {"idempotency_key": unique(), "location_id": "L1"}
+    ),
 }
 
 
@@ -223,6 +238,21 @@ def world(program, reasons, manager):
 
     requester = operator("agent")
 
+    def tier_id() -> str:
+        tier = services.add_reward_tier(
+            program=program, name=f"Matrix {unique()}", points=1, actor=Actor.of_operator(manager)
+        )
+        return str(tier.pk)
+
+    def reward_id() -> str:
+        # A fresh issued reward each time: a reward is redeemed at most once.
+        reward = services.create_reward(
+            account=account,
+            tier=RewardTier.objects.get(pk=tier_id()),
+            actor=Actor.of_operator(manager),
+        )
+        return str(reward.pk)
+
     def approval_id() -> str:
         # An agent's adjustment above the program's threshold is held for a manager.
         type(program).objects.filter(pk=program.pk).update(approval_threshold=100)
@@ -249,6 +279,8 @@ def world(program, reasons, manager):
             "reason_id": reason_id,
             "batch_id": batch_id,
             "program_id": lambda: "main",
+            "tier_id": tier_id,
+            "reward_id": reward_id,
         },
         "keys": {
             "read_key": api_client("reader", "read", rate=10_000)[1],
