@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EventTypeEnum": "ledger.models.LoyaltyEvent.Type",
         "SquareEventTypeEnum": "ledger.api.square.events.SQUARE_TYPE_CHOICES",
+        "RewardStatusEnum": "ledger.models.Reward.Status",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"

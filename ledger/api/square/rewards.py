@@ -46,7 +46,7 @@ class SquareRewardSerializer(serializers.Serializer):
     """Documents `square_reward`'s output."""
 
     id = serializers.CharField()
-    status = serializers.ChoiceField(choices=Reward.Status.values)
+    status = serializers.ChoiceField(choices=Reward.Status.choices)
     loyalty_account_id = serializers.CharField()
     reward_tier_id = serializers.CharField()
     points = serializers.IntegerField()
@@ -58,6 +58,10 @@ class SquareRewardSerializer(serializers.Serializer):
 
 class RewardEnvelopeSerializer(serializers.Serializer):
     reward = SquareRewardSerializer()
+
+
+class DeletedSerializer(serializers.Serializer):
+    """Square answers a delete with an empty object."""
 
 
 class RewardInputSerializer(serializers.Serializer):
@@ -108,7 +112,7 @@ class RewardCreateApi(SquareApiView):
 
 class RewardQuerySerializer(serializers.Serializer):
     loyalty_account_id = serializers.CharField(max_length=36)
-    status = serializers.ChoiceField(choices=Reward.Status.values, required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=Reward.Status.choices, required=False, allow_null=True)
 
 
 class RewardSearchApi(SquareApiView):
@@ -160,7 +164,7 @@ class RewardDetailApi(SquareApiView):
         operation_id="square_delete_loyalty_reward",
         tags=["Square Loyalty"],
         parameters=[REWARD_ID],
-        responses={200: serializers.DictField(), **square_errors(400, 404)},
+        responses={200: DeletedSerializer, **square_errors(400, 404)},
     )
     def delete(self, request: Request, reward_id: str) -> Response:
         services.delete_reward(reward=lookups.reward(reward_id), actor=self.actor(request))
