@@ -30,6 +30,9 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # Account operations
+    "account.merged": "Accounts merged",
+    "account.transferred": "Points transferred",
 }
 
 

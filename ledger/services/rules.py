@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from accounts.models import LoyaltyAccount
 
 from ..exceptions import (
+    AccountClosed,
     AdjustmentRefused,
     InactiveReason,
     InsufficientPoints,
@@ -22,6 +23,7 @@ from ..exceptions import (
 )
 from ..models import Reason
 from .actors import Actor
+from .limits import over_daily_limit
 
 # One adjustment moves at most this many points (Yotpo's int32 limit).
 MAX_POINTS = 2_147_483_647
@@ -42,6 +44,9 @@ class AdjustmentPreview:
     problems: tuple[AdjustmentRefused, ...]
     needs_approval: bool
     approval_threshold: int | None = None
+    # Why an agent's grant waits for a manager although it is under the threshold: it takes
+    # them past their daily limit (said in words, before they submit).
+    limit_note: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -74,6 +79,17 @@ def amount_problems(points: object) -> list[AdjustmentRefused]:
     return []
 
 
+def closed_problems(account: LoyaltyAccount) -> list[AdjustmentRefused]:
+    if not account.is_closed:
+        return []
+    return [
+        AccountClosed(
+            f"This account was merged into {account.merged_into.display_name}; "
+            "its points are there now."
+        )
+    ]
+
+
 def text_problems(**texts: str) -> list[AdjustmentRefused]:
     return [
         TextTooLong(
@@ -99,7 +115,8 @@ def check_adjustment(
     allow_negative: bool = False,
 ) -> AdjustmentPreview:
     """Judge the adjustment of `account` (locked, for a command) by `actor`. Writes nothing."""
-    problems = amount_problems(points)
+    problems = closed_problems(account)
+    problems += amount_problems(points)
     amount = 0 if problems else points
     unit = account.program.terminology_other.lower()
     if reason is not None:
@@ -133,12 +150,14 @@ def check_adjustment(
             )
 
     threshold = actor.approval_threshold(account.program)
+    limit_note = over_daily_limit(actor=actor, program=account.program, granting=amount)
     return AdjustmentPreview(
         balance_before=account.balance,
         balance_after=balance_after,
         lifetime_before=account.lifetime_points,
         lifetime_after=lifetime_after,
         problems=tuple(problems),
-        needs_approval=threshold is not None and abs(amount) > threshold,
+        needs_approval=(threshold is not None and abs(amount) > threshold) or bool(limit_note),
         approval_threshold=threshold,
+        limit_note=limit_note,
     )
