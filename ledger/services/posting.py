@@ -19,7 +19,11 @@ from .lots import update_lots
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
     IMMEDIATE transactions already hold the database's write lock)."""
-    return LoyaltyAccount.objects.select_for_update().select_related("program").get(pk=account.pk)
+    # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
+    # account lock would also take one lock shared by all accounts, and two lock orders could
+    # meet there (a deadlock between a merge and an adjustment).
+    accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
+    return accounts.get(pk=account.pk)
 
 
 def event_time(account: LoyaltyAccount) -> datetime:
