@@ -152,7 +152,7 @@ class LoyaltyEvent(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # Points earned that a merge moves (besides `points`, which it moves as the balance).
-    earned_moved = models.BigIntegerField(default=0)
+    earned_moved = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField()
 
     class Meta:

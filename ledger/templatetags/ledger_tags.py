@@ -4,6 +4,7 @@ from django import template
 from django.http import HttpRequest
 
 from ledger.selectors import pending_approvals_count
+from ledger.selectors.grants import agents_use
 
 register = template.Library()
 
@@ -26,3 +27,11 @@ def new_token() -> str:
 def signed(points: int) -> str:
     """+1,000 / −30 (a true minus sign) / 0."""
     return f"{points:+,}".replace("-", "−") if points else "0"
+
+
+@register.inclusion_tag("ledger/agent_limits.html", takes_context=True)
+def agent_limits(context) -> dict:
+    """Each agent's points granted in the last 24 hours against the program's daily limit
+    (the People page, for managers)."""
+    program = context["request"].program
+    return {"program": program, "uses": agents_use(program=program)}

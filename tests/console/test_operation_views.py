@@ -163,3 +163,34 @@ def test_the_adjustment_preview_says_the_daily_limit_in_words(
     assert "This takes you to 60 of your 50 points today; it will go to a manager." in (
         response.content.decode()
     )
+
+
+def test_managers_see_each_agents_use_on_the_people_page(
+    program, manager_client, agent, funded, reasons
+):
+    program.agent_daily_limit = 5000
+    program.save()
+    adjust_points(
+        account=funded, points=1200, reason=reasons["REWARD"], actor=Actor.of_operator(agent)
+    )
+
+    page = manager_client.get(reverse("people")).content.decode()
+
+    row = re.search(rf'<tr data-agent="{re.escape(agent.email)}".*?</tr>', page, re.S).group(0)
+    assert "1,200" in row and "5,000" in row
+
+
+def test_a_held_merge_shows_in_the_queue_and_is_approved(
+    program, agent, manager_client, funded, duplicate
+):
+    program.approval_threshold = 10
+    program.save()
+    held = merge_accounts(source=duplicate, target=funded, actor=Actor.of_operator(agent))
+
+    queue = manager_client.get(reverse("approvals")).content.decode()
+    response = manager_client.post(reverse("approval-approve", args=[held.approval.pk]), **HX)
+
+    assert f"Merge into {funded.display_name}" in queue
+    assert response.status_code == 200
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into == funded
