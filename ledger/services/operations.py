@@ -35,7 +35,13 @@ from .limits import lock_agent, over_daily_limit
 from .lots import open_lots
 from .pairs import post_merge, post_transfer
 from .posting import lock_both
-from .rules import amount_problems, check_adjustment, closed_problems, text_problems
+from .rules import (
+    Verdict,
+    amount_problems,
+    check_adjustment,
+    closed_problems,
+    text_problems,
+)
 
 
 def _hold(
@@ -109,7 +115,7 @@ class MovingLot:
 
 
 @dataclass(frozen=True)
-class OperationPreview:
+class OperationPreview(Verdict):
     """What a merge or transfer would do now: both accounts before and after, the lots that
     move, and the verdict (refuse with the problems, hold for a manager, or apply)."""
 
@@ -122,16 +128,6 @@ class OperationPreview:
     needs_approval: bool
     approval_threshold: int | None = None
     limit_note: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return not self.problems
-
-    @property
-    def verdict(self) -> str:
-        if self.problems:
-            return "refuse"
-        return "hold" if self.needs_approval else "apply"
 
     @property
     def source_balance_after(self) -> int:

@@ -33,8 +33,27 @@ TEXT_LIMITS = {"history_title": 200, "note": 2_000, "reason_text": 3_500}
 _TEXT_NAMES = {"history_title": "The title", "note": "The note", "reason_text": "The reason"}
 
 
+class Verdict:
+    """Apply, hold for a manager, or refuse: what a preview's `problems` and `needs_approval`
+    come to (adjustments, transfers and merges alike)."""
+
+    problems: tuple[AdjustmentRefused, ...]
+    needs_approval: bool
+
+    @property
+    def allowed(self) -> bool:
+        return not self.problems
+
+    @property
+    def verdict(self) -> str:
+        """ "refuse", "hold" (for a manager's approval) or "apply"."""
+        if self.problems:
+            return "refuse"
+        return "hold" if self.needs_approval else "apply"
+
+
 @dataclass(frozen=True)
-class AdjustmentPreview:
+class AdjustmentPreview(Verdict):
     """What an adjustment would do now: the sums before and after, and the verdict."""
 
     balance_before: int
@@ -47,17 +66,6 @@ class AdjustmentPreview:
     # Why an agent's grant waits for a manager although it is under the threshold: it takes
     # them past their daily limit (said in words, before they submit).
     limit_note: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return not self.problems
-
-    @property
-    def verdict(self) -> str:
-        """ "refuse", "hold" (for a manager's approval) or "apply"."""
-        if self.problems:
-            return "refuse"
-        return "hold" if self.needs_approval else "apply"
 
 
 def lifetime_effect(points: object, reason: Reason | None, affects_lifetime: bool | None) -> bool:
