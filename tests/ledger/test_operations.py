@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import LoyaltyAccount
 from ledger import lookups, services
@@ -21,7 +23,7 @@ from ledger.models import ApprovalRequest, LoyaltyEvent, PointLot
 from ledger.selectors import ledger_discrepancies
 from ledger.selectors.grants import agents_use, granted_today
 
-from ..factories import AccountFactory, operator
+from ..factories import AccountFactory, api_client, operator
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
 Type = LoyaltyEvent.Type
@@ -382,3 +384,19 @@ def test_managers_and_api_clients_have_no_daily_limit(program, account, reasons,
     other_agent = operator("agent")
     assert grant(account, 1, reasons, other_agent).held is False
     assert LoyaltyAccount.objects.get(pk=account.pk).balance == 51
+
+
+def test_the_daily_limit_adds_no_statement_to_an_api_keys_adjustment(program, reasons):
+    client, _ = api_client()
+    actor = services.Actor.of_client(client, source=LoyaltyEvent.Source.NATIVE_API)
+
+    def statements() -> int:
+        account = AccountFactory(program=program)
+        with CaptureQueriesContext(connection) as queries:
+            services.adjust_points(account=account, points=5, reason=reasons["REWARD"], actor=actor)
+        return len(queries)
+
+    without = statements()
+    program.agent_daily_limit = 10
+    program.save()
+    assert statements() == without
