@@ -134,3 +134,35 @@ def test_the_schema_lists_merge_and_transfer(client):
     schema = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert {"native_merge_account", "native_transfer_points"} <= operations
+
+
+def test_square_sees_transfer_events_as_other(api, rich, other):
+    body = {"to": str(other.pk), "points": 30, "reason": "partner"}
+    api.post(transfer_url(rich), body, "json", HTTP_IDEMPOTENCY_KEY="t1")
+
+    response = api.post(
+        reverse("square-event-search"),
+        {"query": {"filter": {"type_filter": {"types": ["OTHER"]}}}},
+        "json",
+    )
+
+    assert response.status_code == 200
+    events = response.json()["events"]
+    assert sorted(e["other_event"]["points"] for e in events) == [-30, 30]
+
+
+def test_square_search_by_an_old_phone_finds_the_surviving_account(api, rich, other):
+    api.post(merge_url(rich), {"into": str(other.pk)}, "json", HTTP_IDEMPOTENCY_KEY="m")
+
+    response = api.post(
+        reverse("square-account-search"),
+        {
+            "query": {
+                "mappings": [{"type": "PHONE", "value": rich.phone, "phone_number": rich.phone}]
+            }
+        },
+        "json",
+    )
+
+    assert response.status_code == 200
+    assert [a["id"] for a in response.json()["loyalty_accounts"]] == [str(other.pk)]
