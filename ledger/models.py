@@ -81,12 +81,20 @@ STANDARD_REASONS = [
 ]
 
 
+PAIRED_TYPES = ["TRANSFER_OUT", "TRANSFER_IN", "MERGE_OUT", "MERGE_IN"]
+
+
 class LoyaltyEvent(models.Model):
     class Type(models.TextChoices):
         ADJUST_POINTS = "ADJUST_POINTS"
         ACCUMULATE_POINTS = "ACCUMULATE_POINTS"
         EXPIRE_POINTS = "EXPIRE_POINTS"
         REVERSAL = "REVERSAL"
+        # Account operations: each writes a pair of events, one per account, naming each other.
+        TRANSFER_OUT = "TRANSFER_OUT", "Transfer out"
+        TRANSFER_IN = "TRANSFER_IN", "Transfer in"
+        MERGE_OUT = "MERGE_OUT", "Merged away"
+        MERGE_IN = "MERGE_IN", "Merged in"
         # A reward's life (see Reward): points locked, the reward used, or the points returned.
         CREATE_REWARD = "CREATE_REWARD"
         REDEEM_REWARD = "REDEEM_REWARD"
@@ -148,17 +156,28 @@ class LoyaltyEvent(models.Model):
     reward = models.ForeignKey(
         "Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
+    # The other half of a transfer or merge (each half names the other; both are written in
+    # one transaction, so the deferred foreign key is satisfied at commit).
+    counterpart = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Points earned that a merge moves (besides `points`, which it moves as the balance).
+    earned_moved = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField()
 
     REWARD_TYPES = (Type.CREATE_REWARD, Type.REDEEM_REWARD, Type.DELETE_REWARD)
 
     class Meta:
         constraints = [
-            # Redeeming a reward moves no points (they were taken when it was created); every
-            # other event does.
+            # Redeeming a reward moves no points (they were taken when it was created); a merge
+            # of an account with nothing on it still records the merge; every other event
+            # moves points.
             models.CheckConstraint(
                 condition=(Q(type="REDEEM_REWARD") & Q(points=0))
-                | (~Q(type="REDEEM_REWARD") & ~Q(points=0)),
+                | (
+                    ~Q(type="REDEEM_REWARD")
+                    & (~Q(points=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]))
+                ),
                 name="event_points_nonzero",
             ),
             models.CheckConstraint(
@@ -171,6 +190,15 @@ class LoyaltyEvent(models.Model):
                     & Q(reward__isnull=True)
                 ),
                 name="event_reward_links_reward",
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=PAIRED_TYPES, counterpart__isnull=False)
+                | (~Q(type__in=PAIRED_TYPES) & Q(counterpart__isnull=True)),
+                name="event_pair_links_counterpart",
+            ),
+            models.CheckConstraint(
+                condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                name="event_only_merges_move_earned",
             ),
             models.CheckConstraint(
                 condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))
@@ -218,6 +246,15 @@ class LoyaltyEvent(models.Model):
     def is_reversal(self) -> bool:
         return self.type == self.Type.REVERSAL
 
+    @property
+    def is_paired(self) -> bool:
+        return self.type in PAIRED_TYPES
+
+    @property
+    def earned_change(self) -> int:
+        """How much this event moved the account's points earned."""
+        return (self.points if self.affects_lifetime else 0) + self.earned_moved
+
 
 class IdempotencyRecord(models.Model):
     """One use of an idempotency key within a scope (an API client, an operator, a form)."""
@@ -244,7 +281,9 @@ class PointLot(models.Model):
     """Points from one positive event that have not been spent or expired yet."""
 
     account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="lots")
-    event = models.OneToOneField(LoyaltyEvent, on_delete=models.PROTECT, related_name="lot")
+    # Usually one lot per event; the receiving half of a transfer or merge carries several,
+    # each with the expiry date of the lot it came from.
+    event = models.ForeignKey(LoyaltyEvent, on_delete=models.PROTECT, related_name="lots")
     points = models.BigIntegerField()
     remaining = models.BigIntegerField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -332,6 +371,11 @@ class ApprovalRequest(models.Model):
     its actor (who asked for it), and `decided_by` keeps who let it through (four eyes).
     """
 
+    class Kind(models.TextChoices):
+        ADJUST = "ADJUST", "Adjustment"
+        TRANSFER = "TRANSFER", "Transfer"
+        MERGE = "MERGE", "Merge"
+
     class Status(models.TextChoices):
         PENDING = "PENDING", "Waiting for a manager"
         APPROVED = "APPROVED", "Approved"
@@ -342,10 +386,23 @@ class ApprovalRequest(models.Model):
     account = models.ForeignKey(
         LoyaltyAccount, on_delete=models.PROTECT, related_name="approval_requests", db_index=False
     )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ADJUST)
+    # A transfer's or merge's receiving account (`account` gives the points).
+    target = models.ForeignKey(
+        LoyaltyAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incoming_approval_requests",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests"
     )
-    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+    # An adjustment's reason; a transfer or merge says why in free text.
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason_text = models.CharField(max_length=3500, blank=True)
     points = models.BigIntegerField()
     history_title = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
@@ -386,6 +443,11 @@ class ApprovalRequest(models.Model):
                 condition=~Q(decided_by=models.F("requested_by")),
                 name="approval_four_eyes",
             ),
+            models.CheckConstraint(
+                condition=(Q(kind="ADJUST") & Q(reason__isnull=False) & Q(target__isnull=True))
+                | (Q(kind__in=["TRANSFER", "MERGE"]) & Q(target__isnull=False)),
+                name="approval_kind_consistent",
+            ),
         ]
         indexes = [
             # The queue and the navigation's pending count read only pending requests.
@@ -399,6 +461,19 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:+d} on {self.account_id} ({self.status})"
+
+    @property
+    def reason_label(self) -> str:
+        return self.reason.label if self.reason is not None else self.reason_text
+
+    @property
+    def what(self) -> str:
+        """The operation in words, for the queue and the audit log."""
+        if self.kind == self.Kind.TRANSFER:
+            return f"Transfer {self.points:,} to {self.target.display_name}"
+        if self.kind == self.Kind.MERGE:
+            return f"Merge into {self.target.display_name}"
+        return "Adjustment"
 
 
 # --- Rewards ---------------------------------------------------------------------------------

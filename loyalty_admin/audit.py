@@ -34,6 +34,9 @@ ACTIONS = {
     "reward_tier.added": "Reward tier added",
     "reward_tier.renamed": "Reward tier renamed",
     "reward_tier.retired": "Reward tier retired",
+    # Account operations
+    "account.merged": "Accounts merged",
+    "account.transferred": "Points transferred",
 }
 
 

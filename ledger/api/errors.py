@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ledger.exceptions import (
+    AccountClosed,
     AlreadyReversed,
     ApprovalNotPending,
     DuplicateAccount,
@@ -36,9 +37,12 @@ from ledger.exceptions import (
     NotFound,
     NotReversible,
     OverrideNotAllowed,
+    ProgramMismatch,
+    ReasonRequired,
     Refusal,
     RewardNotIssued,
     RewardTierRetired,
+    SameAccount,
     SelfApproval,
     TextTooLong,
     UnknownLocation,
@@ -91,6 +95,11 @@ ANSWERS: dict[type[Refusal], Answer] = {
     RewardTierRetired: Answer(400, "INVALID_VALUE"),
     InvalidRewardTier: Answer(400, "INVALID_VALUE"),
     RewardNotIssued: Answer(409, "BAD_REQUEST", square_status=400),
+    # Account operations: merges and transfers (a merged account refuses every dialect).
+    AccountClosed: Answer(409, "CONFLICT"),
+    SameAccount: Answer(400, "INVALID_VALUE"),
+    ProgramMismatch: Answer(400, "INVALID_VALUE"),
+    ReasonRequired: Answer(400, "INVALID_VALUE"),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

@@ -211,6 +211,10 @@ EXPORT_COLUMNS = (
     "operator",
     "api_client",
     "reverses",
+    # Transfers and merges: the other half of the pair, its account, and points earned moved.
+    "counterpart",
+    "counterpart_account_id",
+    "earned_moved",
     "reward_id",
     "reward_tier",
 )
@@ -232,6 +236,9 @@ _EXPORT_FIELDS = (
     "actor__email",
     "api_client__name",
     "reverses_id",
+    "counterpart_id",
+    "counterpart__account_id",
+    "earned_moved",
     "reward_id",
     "reward__tier__name",
 )

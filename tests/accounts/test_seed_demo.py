@@ -71,3 +71,17 @@ def test_it_seeds_reward_tiers_and_an_issued_and_a_redeemed_reward(program, var_
     assert statuses == ["ISSUED", "REDEEMED"]
     assert ledger_discrepancies() == []
     assert "a redeemed and an open reward" in capsys.readouterr().out
+
+
+def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_dir, capsys):
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    program.refresh_from_db()
+    merged = LoyaltyAccount.objects.get(merged_into__isnull=False)
+    assert merged.balance == 0 and merged.merged_into.events.filter(type="MERGE_IN").exists()
+    assert LoyaltyEvent.objects.filter(type="TRANSFER_IN").count() == 1
+    assert LoyaltyEvent.objects.filter(type="MERGE_IN").count() == 1
+    assert program.agent_daily_limit == 5000
+    assert LoyaltyAccount.objects.count() == 20
+    assert ledger_discrepancies() == []

@@ -1,5 +1,6 @@
 """Invariant 1 of DESIGN.md under random sequences of ledger actions: adjustments,
-accumulations, reversals, rewards (issued, redeemed, deleted) and expiry."""
+accumulations, reversals, transfers and merges, rewards (issued, redeemed, deleted) and
+expiry."""
 
 from datetime import timedelta
 
@@ -34,6 +35,8 @@ actions = st.lists(
         st.tuples(st.just("delete"), st.integers(0, 40)),
         # expire what is due so many hours from now (points last a day)
         st.tuples(st.just("expire"), st.integers(0, 2), st.integers(0, 72)),
+        st.tuples(st.just("transfer"), st.integers(0, 2), st.integers(0, 2), st.integers(1, 500)),
+        st.tuples(st.just("merge"), st.integers(0, 2), st.integers(0, 2)),
     ),
     min_size=1,
     max_size=30,
@@ -104,6 +107,24 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
                         actor=services.Actor.of_operator(manager, source=UI),
                     )
                 )
+            elif step[0] == "transfer":
+                _, source, target, amount = step
+                done = services.transfer_points(
+                    source=accounts[source],
+                    target=accounts[target],
+                    points=amount,
+                    reason="test",
+                    actor=services.Actor.of_operator(manager, source=UI),
+                )
+                made += [done.out_event, done.in_event]
+            elif step[0] == "merge":
+                _, source, target = step
+                done = services.merge_accounts(
+                    source=accounts[source],
+                    target=accounts[target],
+                    actor=services.Actor.of_operator(manager, source=UI),
+                )
+                made += [done.out_event, done.in_event]
             elif step[0] == "reverse" and made:
                 target = made[step[1] % len(made)]
                 made.append(
