@@ -200,6 +200,13 @@ class RewardNotIssued(LedgerError):
     default_message = "This reward is no longer issued."
 
 
+class OpenRewards(LedgerError):
+    """A merge would strand an issued reward on the closed account, its points with it."""
+
+    code = "OPEN_REWARDS"
+    default_message = "Redeem or delete this account's open rewards first."
+
+
 class InvalidRewardTier(LedgerError):
     code = "INVALID_REWARD_TIER"
     field = "name"

@@ -36,6 +36,7 @@ from ledger.exceptions import (
     NotAllowed,
     NotFound,
     NotReversible,
+    OpenRewards,
     OverrideNotAllowed,
     ProgramMismatch,
     ReasonRequired,
@@ -95,6 +96,7 @@ ANSWERS: dict[type[Refusal], Answer] = {
     RewardTierRetired: Answer(400, "INVALID_VALUE"),
     InvalidRewardTier: Answer(400, "INVALID_VALUE"),
     RewardNotIssued: Answer(409, "BAD_REQUEST", square_status=400),
+    OpenRewards: Answer(409, "CONFLICT"),
     # Account operations: merges and transfers (a merged account refuses every dialect).
     AccountClosed: Answer(409, "CONFLICT"),
     SameAccount: Answer(400, "INVALID_VALUE"),

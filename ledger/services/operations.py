@@ -35,6 +35,7 @@ from .limits import lock_agent, over_daily_limit
 from .lots import open_lots
 from .pairs import post_merge, post_transfer
 from .posting import lock_both
+from .rewards import open_reward_problems
 from .rules import (
     Verdict,
     amount_problems,
@@ -211,6 +212,7 @@ def preview_merge(
 ) -> OperationPreview:
     """What `merge_accounts` with the same arguments would do now. Writes nothing."""
     problems = _pair_problems(source, target) + closed_problems(source)
+    problems += open_reward_problems(source)
     problems += text_problems(note=note)
     held, threshold, limit_note = _verdict(actor, source, source.balance)
     return OperationPreview(

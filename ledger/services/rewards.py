@@ -21,6 +21,7 @@ from ..exceptions import (
     InsufficientPoints,
     InvalidRewardTier,
     LedgerError,
+    OpenRewards,
     RewardNotIssued,
     RewardTierNotFound,
     RewardTierRetired,
@@ -30,7 +31,7 @@ from ..models import LoyaltyEvent, Reward, RewardTier
 from .actors import Actor
 from .idempotency import idempotent
 from .posting import append, lock
-from .rules import MAX_POINTS
+from .rules import MAX_POINTS, closed_problems
 
 NAME_LENGTH = RewardTier._meta.get_field("name").max_length
 ORDER_ID_LENGTH = Reward._meta.get_field("order_id").max_length
@@ -124,7 +125,7 @@ def preview_reward(
     *, account: LoyaltyAccount, tier: RewardTier, actor: Actor, order_id: str | None = None
 ) -> RewardPreview:
     """What `create_reward` with the same arguments would do now. Writes nothing."""
-    problems: list[LedgerError] = []
+    problems: list[LedgerError] = [*closed_problems(account)]
     if tier.program_id != account.program_id:
         problems.append(RewardTierNotFound())
     elif not tier.active:
@@ -146,6 +147,20 @@ def preview_reward(
         balance_after=account.balance - tier.points,
         problems=tuple(problems),
     )
+
+
+def open_reward_problems(account: LoyaltyAccount) -> list[LedgerError]:
+    """Why `account` cannot be merged away while it has issued rewards: they would be left
+    on a closed account with their points."""
+    count = Reward.objects.filter(account=account, status=Reward.Status.ISSUED).count()
+    if not count:
+        return []
+    return [
+        OpenRewards(
+            f"{account.display_name} has {count:,} open reward{'s' if count > 1 else ''}; "
+            "redeem or delete them before merging."
+        )
+    ]
 
 
 def _locked(reward: Reward) -> tuple[LoyaltyAccount, Reward]:

@@ -9,11 +9,13 @@ from django.db import IntegrityError, transaction
 
 from ledger import lookups, services
 from ledger.exceptions import (
+    AccountClosed,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidRewardTier,
     NotAllowed,
     NotReversible,
+    OpenRewards,
     RewardNotFound,
     RewardNotIssued,
     RewardTierNotFound,
@@ -386,3 +388,22 @@ def test_selectors_list_offered_tiers_and_open_rewards(
     assert list(reward_tiers(program=program, include_retired=True)) == [old, cake, coffee]
     assert list(open_rewards(account=funded)) == [kept]
     assert list(account_rewards(account=funded)) == [used, kept]
+
+
+# --- Merges ----------------------------------------------------------------------------------
+
+
+def test_an_account_with_an_open_reward_is_not_merged_away(program, funded, coffee, as_manager):
+    reward = issue(funded, coffee, as_manager)
+    survivor = AccountFactory(program=program)
+
+    with pytest.raises(OpenRewards, match="has 1 open reward; redeem or delete them"):
+        services.merge_accounts(source=funded, target=survivor, actor=as_manager)
+
+    services.delete_reward(reward=reward, actor=as_manager)
+    services.merge_accounts(source=funded, target=survivor, actor=as_manager)
+    survivor.refresh_from_db()
+    assert survivor.balance == 1000
+    with pytest.raises(AccountClosed):
+        issue(funded, coffee, as_manager)
+    assert ledger_discrepancies() == []
