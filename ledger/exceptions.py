@@ -93,6 +93,15 @@ class OverrideNotAllowed(AdjustmentRefused):
     default_message = "Only a manager may allow a negative balance."
 
 
+class AccountLocked(LedgerError):
+    """Another change held the account's row lock for longer than the server waits."""
+
+    code = "ACCOUNT_LOCKED"
+    default_message = (
+        "Another change to this customer's points is still in progress; try again in a moment."
+    )
+
+
 class NotAllowed(LedgerError):
     """The actor's role does not allow this action."""
 

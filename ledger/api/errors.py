@@ -22,19 +22,23 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ledger.exceptions import (
+    AccountLocked,
     AlreadyReversed,
     ApprovalNotPending,
     DuplicateAccount,
     DuplicateOrder,
     IdempotencyConflict,
+    InactiveReason,
     InsufficientPoints,
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
     NotAllowed,
+    NoteRequired,
     NotFound,
     NotReversible,
     OverrideNotAllowed,
+    ReasonSignMismatch,
     Refusal,
     SelfApproval,
     TextTooLong,
@@ -83,6 +87,12 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Yotpo documents 200, 422 and 423 for an adjustment: 422 when a rule of the ledger
+    # refuses it (malformed input stays a 400), 423 when the account stays locked.
+    InactiveReason: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    ReasonSignMismatch: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    NoteRequired: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    AccountLocked: Answer(409, "CONFLICT", yotpo_status=423),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

@@ -7,6 +7,7 @@ from .approvals import (
     pending_approvals_count,
     recent_decisions,
 )
+from .customers import Purchases, history_with_pending, purchases
 from .events import (
     EVENT_DETAILS,
     EXPORT_COLUMNS,
@@ -32,6 +33,7 @@ __all__ = [
     "ExpiryDeadline",
     "HistoryOverview",
     "HistoryTotals",
+    "Purchases",
     "account_approval_requests",
     "account_history",
     "approval_queue",
@@ -39,10 +41,12 @@ __all__ = [
     "export_rows",
     "history_overview",
     "history_totals",
+    "history_with_pending",
     "ledger_discrepancies",
     "matching_events",
     "pending_approvals_count",
     "points_by_day",
+    "purchases",
     "recent_decisions",
     "upcoming_expirations",
 ]
