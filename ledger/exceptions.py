@@ -183,3 +183,33 @@ class ApprovalNotPending(LedgerError):
 class SelfApproval(LedgerError):
     code = "SELF_APPROVAL"
     default_message = "Another manager must decide on your own request."
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTierNotFound(NotFound):
+    default_message = "No reward tier of this program has this id."
+
+
+class RewardNotFound(NotFound):
+    default_message = "No reward has this id."
+
+
+class RewardTierRetired(LedgerError):
+    code = "REWARD_TIER_RETIRED"
+    field = "reward_tier_id"
+    default_message = "This reward tier is retired; no new rewards are issued from it."
+
+
+class RewardNotIssued(LedgerError):
+    """Only an issued reward can be redeemed or deleted: redeeming is final, deleting too."""
+
+    code = "REWARD_NOT_ISSUED"
+    default_message = "This reward is no longer issued."
+
+
+class InvalidRewardTier(LedgerError):
+    code = "INVALID_REWARD_TIER"
+    field = "name"
+    default_message = "Give the reward tier a name and a positive number of points."

@@ -22,9 +22,11 @@ from .exceptions import (
     BatchNotFound,
     EventNotFound,
     ProgramNotFound,
+    RewardNotFound,
+    RewardTierNotFound,
     UnknownReason,
 )
-from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason, Reward, RewardTier
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -126,3 +128,15 @@ def approval_request(request_id: object, *, program: Program | None = None) -> A
 def batch(batch_id: object, *, program: Program) -> BulkBatch:
     batches = BulkBatch.objects.select_related("uploaded_by")
     return _by_id(batches, batch_id, program, BatchNotFound())
+
+
+def reward_tier(tier_id: object, *, program: Program | None = None) -> RewardTier:
+    """The reward tier with this id (in `program`, when given), retired or not: issuing from
+    a retired tier is refused by the service with its own message."""
+    return _by_id(RewardTier.objects.all(), tier_id, program, RewardTierNotFound())
+
+
+def reward(reward_id: object, *, program: Program | None = None) -> Reward:
+    """The reward with this id (in `program`, when given), with its tier and account."""
+    rewards = Reward.objects.select_related("tier", "account__program")
+    return _by_id(rewards, reward_id, program, RewardNotFound())

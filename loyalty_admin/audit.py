@@ -30,6 +30,10 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # reward tiers
+    "reward_tier.added": "Reward tier added",
+    "reward_tier.renamed": "Reward tier renamed",
+    "reward_tier.retired": "Reward tier retired",
 }
 
 

@@ -33,6 +33,7 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidRewardTier,
     NotAllowed,
     NoteRequired,
     NotFound,
@@ -40,6 +41,8 @@ from ledger.exceptions import (
     OverrideNotAllowed,
     ReasonSignMismatch,
     Refusal,
+    RewardNotIssued,
+    RewardTierRetired,
     SelfApproval,
     TextTooLong,
     UnknownLocation,
@@ -93,6 +96,11 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ReasonSignMismatch: Answer(400, "BAD_REQUEST", yotpo_status=422),
     NoteRequired: Answer(400, "BAD_REQUEST", yotpo_status=422),
     AccountLocked: Answer(409, "CONFLICT", yotpo_status=423),
+    # Rewards. A reward already redeemed or deleted is a conflict natively; Square answers
+    # 400, since its SDK would retry a 409 that can never succeed.
+    RewardTierRetired: Answer(400, "INVALID_VALUE"),
+    InvalidRewardTier: Answer(400, "INVALID_VALUE"),
+    RewardNotIssued: Answer(409, "BAD_REQUEST", square_status=400),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

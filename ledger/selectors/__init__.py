@@ -24,6 +24,7 @@ from .events import (
 )
 from .integrity import Discrepancy, ledger_discrepancies
 from .lots import ExpiryDeadline, upcoming_expirations
+from .rewards import account_rewards, open_rewards, reward_tiers
 
 __all__ = [
     "EVENT_DETAILS",
@@ -49,4 +50,8 @@ __all__ = [
     "purchases",
     "recent_decisions",
     "upcoming_expirations",
+    # rewards
+    "account_rewards",
+    "open_rewards",
+    "reward_tiers",
 ]

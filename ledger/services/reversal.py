@@ -23,6 +23,8 @@ def reverse_event(
     account = lock(event.account)
     if event.type == LoyaltyEvent.Type.REVERSAL:
         raise NotReversible("A reversal cannot itself be reversed; make a new adjustment.")
+    if event.type in LoyaltyEvent.REWARD_TYPES:
+        raise NotReversible("A reward's events are not reversed; delete the reward instead.")
     if LoyaltyEvent.objects.filter(reverses=event).exists():
         raise AlreadyReversed()
     if not note.strip():
