@@ -7,7 +7,7 @@ from .approvals import (
     pending_approvals_count,
     recent_decisions,
 )
-from .customers import Purchases, history_with_pending, purchases
+from .customers import Purchases, history_with_pending, purchases, rewards_taken
 from .events import (
     EVENT_DETAILS,
     EXPORT_COLUMNS,
@@ -49,6 +49,7 @@ __all__ = [
     "points_by_day",
     "purchases",
     "recent_decisions",
+    "rewards_taken",
     "upcoming_expirations",
     # rewards
     "account_rewards",

@@ -1,5 +1,5 @@
-"""What a storefront reads about one customer besides the balance: purchases, and a history
-that also shows the changes still waiting for a manager."""
+"""What a storefront reads about one customer besides the balance: purchases, rewards taken,
+and a history that also shows the changes still waiting for a manager."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,9 +7,10 @@ from datetime import datetime
 from django.db.models import Count, Max
 
 from accounts.models import LoyaltyAccount
-from ledger.models import ApprovalRequest, LoyaltyEvent
+from ledger.models import ApprovalRequest, LoyaltyEvent, Reward
 
 from .events import EVENT_DETAILS, EventQuery, matching_events
+from .rewards import account_rewards
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,13 @@ def purchases(*, account: LoyaltyAccount) -> Purchases:
         .aggregate(count=Count("pk"), last_at=Max("created_at"))
     )
     return Purchases(count=found["count"], last_at=found["last_at"])
+
+
+def rewards_taken(*, account: LoyaltyAccount) -> int:
+    """How many rewards the customer took for points and did not give back (Yotpo's
+    "perks redeemed"): issued or redeemed, not deleted."""
+    kept = (Reward.Status.ISSUED, Reward.Status.REDEEMED)
+    return account_rewards(account=account, statuses=kept).count()
 
 
 def history_with_pending(

@@ -237,3 +237,19 @@ def test_the_guid_scopes_the_customers(writer_key, customer):
 
     assert body["email"] == "elsewhere@example.com"
     assert body["points_balance"] == 0
+
+
+def test_the_schema_documents_every_yotpo_endpoint_and_field(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    paths = schema["paths"]
+    for path in ("/api/v2/points/adjust", "/api/v2/customers", "/api/v2/redemption_options"):
+        assert path in paths
+    assert "/api/v2/redemptions" in paths
+    lookups = {p["name"] for p in paths["/api/v2/customers"]["get"]["parameters"]}
+    assert {"customer_email", "customer_id", "phone_number", "pos_account_id"} <= lookups
+    assert set(paths["/api/v2/points/adjust"]["post"]["responses"]) >= {"200", "422", "423"}
+    record = schema["components"]["schemas"]["CustomerWithHistory"]["properties"]
+    assert set(FIELDS) | {"history_items", "history"} == set(record)
+    statuses = schema["components"]["schemas"]["HistoryItemStatusEnum"]["enum"]
+    assert statuses == ["Approved", "Pending", "Reversed"]

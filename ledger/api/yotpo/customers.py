@@ -17,7 +17,7 @@ from ledger.api.auth import YotpoApiView
 from ledger.api.fields import PointsField, QueryBooleanField, StrictBooleanField, constant
 from ledger.api.schema import native_errors
 from ledger.models import ApprovalRequest, LoyaltyEvent
-from ledger.selectors import history_with_pending, purchases, upcoming_expirations
+from ledger.selectors import history_with_pending, purchases, rewards_taken, upcoming_expirations
 
 X_GUID = OpenApiParameter(
     "x-guid",
@@ -81,7 +81,7 @@ class CustomerSerializer(serializers.Serializer):
     points_balance = serializers.IntegerField(source="balance")
     points_earned = serializers.IntegerField(source="lifetime_points")
     points_expire_at = serializers.SerializerMethodField()
-    perks_redeemed = constant(0, serializers.IntegerField())
+    perks_redeemed = serializers.SerializerMethodField()
     total_purchases = serializers.SerializerMethodField()
     last_purchase_at = serializers.SerializerMethodField()
     last_seen_at = serializers.DateTimeField(source="updated_at")
@@ -106,6 +106,9 @@ class CustomerSerializer(serializers.Serializer):
         if not deadlines:
             return None
         return serializers.DateTimeField().to_representation(deadlines[0].expires_at)
+
+    def get_perks_redeemed(self, account) -> int:
+        return rewards_taken(account=account)
 
     def get_total_purchases(self, account) -> int:
         return self._purchases.count
