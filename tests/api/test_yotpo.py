@@ -168,24 +168,19 @@ def test_an_adjustment_the_ledger_refuses_is_a_422_naming_the_problem(
     yotpo, customer, program, manager, body, code, field
 ):
     manage = services.Actor.of_operator(manager)
-    retired = services.add_reason(
-        program=program,
-        code="RETIRED",
-        label="Old promo",
-        sign=1,
-        affects_lifetime=True,
-        actor=manage,
-    )
-    services.set_reason_active(reason=retired, active=False, actor=manage)
-    services.add_reason(
-        program=program,
-        code="NEEDS_NOTE",
-        label="Goodwill",
-        sign=1,
-        affects_lifetime=False,
-        requires_note=True,
-        actor=manage,
-    )
+    added = {
+        code: services.add_reason(
+            program=program,
+            code=code,
+            label=code.title(),
+            sign=1,
+            affects_lifetime=True,
+            requires_note=code == "NEEDS_NOTE",
+            actor=manage,
+        )
+        for code in ("RETIRED", "NEEDS_NOTE")
+    }
+    services.set_reason_active(reason=added["RETIRED"], active=False, actor=manage)
 
     response = adjust(yotpo, customer_id="Y-1", **body)
 

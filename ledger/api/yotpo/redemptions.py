@@ -19,7 +19,7 @@ from ledger.api.schema import native_errors
 from ledger.models import Reward, RewardTier
 from ledger.selectors import reward_tiers
 
-from .customers import X_GUID
+from .customers import X_GUID, require_customer
 
 
 def coupon_code(reward: Reward) -> str:
@@ -126,12 +126,7 @@ class RedemptionCreateApi(YotpoApiView):
         redemption_option_id = serializers.CharField(max_length=64)
 
         def validate(self, data):
-            if not any(data.get(name) for name in self.IDENTITIES):
-                raise serializers.ValidationError(
-                    {"customer_email": [f"Send one of {', '.join(self.IDENTITIES)}."]},
-                    code="required",
-                )
-            return data
+            return require_customer(data, self.IDENTITIES)
 
     @extend_schema(
         operation_id="yotpo_create_redemption",
