@@ -69,13 +69,20 @@ def account_by_identity(
     customer_id: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    pos_account_id: str | None = None,
 ) -> LoyaltyAccount:
-    """The program's account with this customer id, else email, else phone (normalised); for
-    an account merged into another, the surviving account, which holds its points now.
+    """The program's account with this customer id, else email, else phone, else
+    point-of-sale id (normalised); for an account merged into another, the surviving account,
+    which holds its points now.
 
     InvalidIdentity when none is given or the phone is not a number; AccountNotFound when
     no account has it."""
-    identity = Identity.of(customer_id=customer_id, email=email, phone=phone)
+    identity = Identity.of(
+        customer_id=customer_id,
+        email=email,
+        phone=phone,
+        pos_account_id=pos_account_id,
+    )
     found = (
         LoyaltyAccount.objects.select_related("program", "merged_into__program")
         .filter(program=program, **identity.lookup())

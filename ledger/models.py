@@ -153,9 +153,6 @@ class LoyaltyEvent(models.Model):
     batch = models.ForeignKey(
         "BulkBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
-    reward = models.ForeignKey(
-        "Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
-    )
     # The other half of a transfer or merge (each half names the other; both are written in
     # one transaction, so the deferred foreign key is satisfied at commit).
     counterpart = models.OneToOneField(
@@ -163,22 +160,32 @@ class LoyaltyEvent(models.Model):
     )
     # Points earned that a merge moves (besides `points`, which it moves as the balance).
     earned_moved = models.BigIntegerField(default=0, db_default=0)
+    reward = models.ForeignKey(
+        "Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
     created_at = models.DateTimeField()
 
     REWARD_TYPES = (Type.CREATE_REWARD, Type.REDEEM_REWARD, Type.DELETE_REWARD)
 
     class Meta:
         constraints = [
-            # Redeeming a reward moves no points (they were taken when it was created); a merge
-            # of an account with nothing on it still records the merge; every other event
-            # moves points.
+            # Every event moves points, but for two: redeeming a reward moves none (they were
+            # taken when it was created), and a merge of an account with nothing on it still
+            # records the merge.
             models.CheckConstraint(
                 condition=(Q(type="REDEEM_REWARD") & Q(points=0))
-                | (
-                    ~Q(type="REDEEM_REWARD")
-                    & (~Q(points=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]))
-                ),
+                | Q(type__in=["MERGE_OUT", "MERGE_IN"])
+                | (~Q(type__in=["REDEEM_REWARD", "MERGE_OUT", "MERGE_IN"]) & ~Q(points=0)),
                 name="event_points_nonzero",
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=PAIRED_TYPES, counterpart__isnull=False)
+                | (~Q(type__in=PAIRED_TYPES) & Q(counterpart__isnull=True)),
+                name="event_pair_links_counterpart",
+            ),
+            models.CheckConstraint(
+                condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                name="event_only_merges_move_earned",
             ),
             models.CheckConstraint(
                 condition=(
@@ -190,15 +197,6 @@ class LoyaltyEvent(models.Model):
                     & Q(reward__isnull=True)
                 ),
                 name="event_reward_links_reward",
-            ),
-            models.CheckConstraint(
-                condition=Q(type__in=PAIRED_TYPES, counterpart__isnull=False)
-                | (~Q(type__in=PAIRED_TYPES) & Q(counterpart__isnull=True)),
-                name="event_pair_links_counterpart",
-            ),
-            models.CheckConstraint(
-                condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
-                name="event_only_merges_move_earned",
             ),
             models.CheckConstraint(
                 condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))

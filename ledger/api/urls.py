@@ -13,6 +13,7 @@ from .square import accounts as square_accounts
 from .square import events as square_ledger
 from .square import rewards as square_rewards
 from .yotpo import customers as yotpo_api
+from .yotpo import redemptions as yotpo_redemptions
 
 native = [
     path("api/v1/accounts", accounts_api.AccountSearchApi.as_view(), name="api-accounts"),
@@ -123,6 +124,16 @@ square_reward_routes = [
 yotpo = [
     path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
     path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
+    path(
+        "api/v2/redemption_options",
+        yotpo_redemptions.RedemptionOptionListApi.as_view(),
+        name="yotpo-redemption-options",
+    ),
+    path(
+        "api/v2/redemptions",
+        yotpo_redemptions.RedemptionCreateApi.as_view(),
+        name="yotpo-redemptions",
+    ),
 ]
 
 # The split view serves Swagger UI's start-up code as a script file (?script), so the page

@@ -7,6 +7,7 @@ from .approvals import (
     pending_approvals_count,
     recent_decisions,
 )
+from .customers import Purchases, history_with_pending, purchases, rewards_taken
 from .events import (
     EVENT_DETAILS,
     EXPORT_COLUMNS,
@@ -33,6 +34,7 @@ __all__ = [
     "ExpiryDeadline",
     "HistoryOverview",
     "HistoryTotals",
+    "Purchases",
     "account_approval_requests",
     "account_history",
     "approval_queue",
@@ -40,11 +42,14 @@ __all__ = [
     "export_rows",
     "history_overview",
     "history_totals",
+    "history_with_pending",
     "ledger_discrepancies",
     "matching_events",
     "pending_approvals_count",
     "points_by_day",
+    "purchases",
     "recent_decisions",
+    "rewards_taken",
     "upcoming_expirations",
     # rewards
     "account_rewards",

@@ -30,16 +30,6 @@ def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
     )
 
 
-def undone_event(event: LoyaltyEvent) -> LoyaltyEvent | None:
-    """The event whose points `event` gives back or takes back: a reversal's original, or
-    the CREATE_REWARD of a deleted reward (whose points return with their original expiry)."""
-    if event.type == LoyaltyEvent.Type.DELETE_REWARD:
-        return LoyaltyEvent.objects.get(
-            reward_id=event.reward_id, type=LoyaltyEvent.Type.CREATE_REWARD
-        )
-    return event.reverses
-
-
 # The receiving halves of a transfer or merge: their points arrive in the lots they left.
 CARRIED_IN = (LoyaltyEvent.Type.TRANSFER_IN, LoyaltyEvent.Type.MERGE_IN)
 
@@ -75,6 +65,16 @@ def carry_lots(account: LoyaltyAccount, event: LoyaltyEvent, above_zero: int) ->
                 )
             )
     PointLot.objects.bulk_create(lots)
+
+
+def undone_event(event: LoyaltyEvent) -> LoyaltyEvent | None:
+    """The event whose points `event` gives back or takes back: a reversal's original, or
+    the CREATE_REWARD of a deleted reward (whose points return with their original expiry)."""
+    if event.type == LoyaltyEvent.Type.DELETE_REWARD:
+        return LoyaltyEvent.objects.get(
+            reward_id=event.reward_id, type=LoyaltyEvent.Type.CREATE_REWARD
+        )
+    return event.reverses
 
 
 def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: int) -> None:
