@@ -69,9 +69,10 @@ def _decidable(request: ApprovalRequest, actor: Actor) -> ApprovalRequest:
     if request.requested_by_id == actor.operator.pk:
         raise SelfApproval()
     if request.status != ApprovalRequest.Status.PENDING:
+        decided_at = timezone.localtime(request.decided_at)
         raise ApprovalNotPending(
             f"This request was already {request.get_status_display().lower()} "
-            f"by {request.decided_by.email}."
+            f"by {request.decided_by.email} on {decided_at:%-d %b %Y at %H:%M}."
         )
     return request
 

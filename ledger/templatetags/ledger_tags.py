@@ -1,6 +1,8 @@
+import json
 import uuid
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 
 from ledger.selectors import pending_approvals_count
@@ -26,3 +28,10 @@ def new_token() -> str:
 def signed(points: int) -> str:
     """+1,000 / −30 (a true minus sign) / 0."""
     return f"{points:+,}".replace("-", "−") if points else "0"
+
+
+@register.filter
+def as_json(value: object) -> str:
+    """`value` as JSON, for a data attribute (escaped like any text there): htmx keeps no
+    <script> element, json_script's included, of the content it swaps in."""
+    return json.dumps(value, cls=DjangoJSONEncoder)

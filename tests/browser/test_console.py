@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from ledger.models import LoyaltyEvent
 from ledger.services import Actor, adjust_points
 
-from .conftest import log_in, screenshot, serious_violations, wait_for_home
+from .conftest import axe_violations, log_in, screenshot, wait_for_home
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,14 +25,14 @@ def _choose(page, amount: str) -> None:
 
 def test_it_adjusts_from_search_to_history(page, agent, customer):
     page.goto("/login/")
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     screenshot(page, "login.png")
     log_in(page, agent)
 
     page.fill("#search-q", "555 010")
     expect(page.locator("a.result")).to_have_count(1)
     expect(page.locator("a.result")).to_contain_text("+1 555-010-7788")
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     screenshot(page, "search.png")
     page.locator("a.result").click()
     page.wait_for_url(f"**/accounts/{customer.pk}/")
@@ -49,7 +49,7 @@ def test_it_adjusts_from_search_to_history(page, agent, customer):
     expect(page.locator("#id_amount")).to_have_value("")
     customer.refresh_from_db()
     assert customer.balance == 700
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     screenshot(page, "account.png")
 
 
@@ -135,7 +135,7 @@ def test_it_lets_a_manager_manage_reasons(page, manager, program, reasons):
     log_in(page, manager)
     page.click("text=Reasons")
     page.wait_for_url("**/reasons/")
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
 
     page.fill("#id_new-code", "GOODWILL")
     page.fill("#id_new-label", "Goodwill gesture")
