@@ -66,7 +66,7 @@ def test_it_answers_htmx_with_the_results_fragment_only(agent_client, ann):
     assert response.status_code == 200
     assert "<html" not in response.text
     assert response.text.strip().startswith('<section id="results"')
-    assert "ann.lee@example.com" in response.text
+    assert "<mark>ann.</mark>lee@example.com" in response.text
 
 
 def test_it_says_when_nothing_matches(agent_client, ann):
@@ -94,8 +94,8 @@ def test_it_only_searches_the_console_program(agent_client, ann):
 
     response = agent_client.get("/", {"q": "ann"}, **HX)
 
-    assert "ann.lee@example.com" in response.text
-    assert "ann.other@example.com" not in response.text
+    assert "<mark>ann</mark>.lee@example.com" in response.text
+    assert "ann.other@example.com" not in response.text and "other@example.com" not in response.text
 
 
 def test_it_refuses_post(agent_client):
