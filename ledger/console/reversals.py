@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import LoyaltyAccount
 from ledger import lookups
-from ledger.exceptions import LedgerError, NotAllowed
+from ledger.exceptions import AlreadyReversed, LedgerError, NotAllowed
 from ledger.models import LoyaltyEvent
 from ledger.selectors import account_history, upcoming_expirations
 from ledger.services import reverse_event
@@ -41,7 +41,9 @@ def reversal_form(request: HttpRequest, event_id: UUID) -> TemplateResponse:
     event = _event_or_404(request, event_id)
     if not request.htmx:
         return event_detail(request, event_id)
-    origin = request.GET.get("origin", "event")
+    origin = request.GET.get("origin")
+    if origin not in dict(ReversalForm.base_fields["origin"].choices):
+        origin = "event"
     context = {
         "event": event,
         "reversal_form": ReversalForm(event=event, initial={"origin": origin}),
@@ -69,7 +71,10 @@ def event_reverse(request: HttpRequest, event_id: UUID) -> HttpResponse:
         except LedgerError as error:
             form.add_error("note", error.message)
             if request.htmx and form.cleaned_data["origin"] == "account":
-                return _account_refreshed(request, event.account, error=error.message)
+                # The balance may have moved meanwhile; once reversed elsewhere, the history too.
+                if isinstance(error, AlreadyReversed):
+                    return _account_refreshed(request, event.account, error=error.message)
+                return _account_refreshed(request, event.account, event=event, reversal_form=form)
         else:
             return _reversed(request, event, reversal, form.cleaned_data["origin"])
     context = {"event": event, "reversal_form": form}
@@ -79,19 +84,32 @@ def event_reverse(request: HttpRequest, event_id: UUID) -> HttpResponse:
 
 
 def _account_refreshed(
-    request: HttpRequest, account: LoyaltyAccount, *, confirmation: str = "", error: str = ""
+    request: HttpRequest,
+    account: LoyaltyAccount,
+    *,
+    confirmation: str = "",
+    error: str = "",
+    event: LoyaltyEvent | None = None,
+    reversal_form: ReversalForm | None = None,
 ) -> TemplateResponse:
-    """The account page's balance and history as they are now, and what happened: after a
-    reversal, and after a refusal because the event changed meanwhile (another tab)."""
+    """The account page's balance as it is now, and what happened: after a reversal, or a
+    refusal because the event was reversed meanwhile (another tab), the history as it now is
+    and a notice; after another refusal, the row's form with its error."""
     account.refresh_from_db()
     context = {
         "account": account,
         "confirmation": confirmation,
         "error": error,
-        "history": account_history(account=account, limit=HISTORY_PAGE_SIZE),
+        "event": event,
+        "reversal_form": reversal_form,
         "expirations": upcoming_expirations(account=account, limit=5),
     }
-    return TemplateResponse(request, "ledger/reversed.html", context, status=422 if error else 200)
+    if reversal_form is None:
+        context["history"] = account_history(account=account, limit=HISTORY_PAGE_SIZE)
+    refused = error or reversal_form is not None
+    return TemplateResponse(
+        request, "ledger/reversed.html", context, status=422 if refused else 200
+    )
 
 
 def _reversed(
