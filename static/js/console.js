@@ -52,6 +52,15 @@
     return element && element.closest ? element.closest("form[data-adjustment]") : null;
   }
 
+  function values(adjustment) {
+    return new URLSearchParams(new FormData(adjustment)).toString();
+  }
+
+  function preview(adjustment) {
+    var fields = adjustment.querySelector("[hx-post][hx-include]");
+    if (fields && window.htmx) window.htmx.trigger(fields, "change");
+  }
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -60,7 +69,6 @@
       if (!option) return;
       event.preventDefault();
       target.value = option.value;
-      target.dispatchEvent(new Event("input", { bubbles: true }));
       target.dispatchEvent(new Event("change", { bubbles: true }));
       return;
     }
@@ -69,19 +77,32 @@
     event.preventDefault();
     // Preview what is in the form now; the answer decides (see htmx:afterSwap below).
     adjustment.dataset.submitWhenReady = "1";
-    var fields = adjustment.querySelector("[hx-post][hx-include]");
-    if (fields && window.htmx) window.htmx.trigger(fields, "change");
+    preview(adjustment);
+  });
+
+  // The values each preview request was made of: a request made while another was in flight
+  // is dropped (hx-sync), so an answer can be about older values than those now in the form.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var adjustment = form(event.detail.elt);
+    if (adjustment && event.detail.elt !== adjustment) adjustment.dataset.previewed = values(adjustment);
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
     // An outerHTML swap: the event's target is the element replaced, so read the new one.
     if (!event.detail.target || event.detail.target.id !== "preview") return;
-    var preview = document.getElementById("preview");
-    var adjustment = form(preview);
-    if (!adjustment || !adjustment.dataset.submitWhenReady) return;
+    var shown = document.getElementById("preview");
+    var adjustment = form(shown);
+    if (!adjustment) return;
+    if (adjustment.dataset.previewed !== values(adjustment)) {
+      // Stale: ask again once this request is done (htmx would drop it now), and decide on
+      // that answer.
+      window.setTimeout(function () { preview(adjustment); }, 0);
+      return;
+    }
+    if (!adjustment.dataset.submitWhenReady) return;
     delete adjustment.dataset.submitWhenReady;
     var button = adjustment.querySelector("button[type=submit]");
-    if (preview.hasAttribute("data-ready") && button && !button.disabled) adjustment.requestSubmit(button);
+    if (shown.hasAttribute("data-ready") && button && !button.disabled) adjustment.requestSubmit(button);
   });
 })();
 
