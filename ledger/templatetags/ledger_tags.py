@@ -5,7 +5,8 @@ from django import template
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 
-from ledger.selectors import pending_approvals_count
+from ledger.selectors import account_history, pending_approvals_count
+from ledger.selectors.grants import agents_use
 
 register = template.Library()
 
@@ -35,3 +36,21 @@ def as_json(value: object) -> str:
     """`value` as JSON, for a data attribute (escaped like any text there): htmx keeps no
     <script> element, json_script's included, of the content it swaps in."""
     return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+@register.inclusion_tag("ledger/agent_limits.html", takes_context=True)
+def agent_limits(context) -> dict:
+    """Each agent's points granted in the last 24 hours against the program's daily limit
+    (the People page, for managers)."""
+    program = context["request"].program
+    return {"program": program, "uses": agents_use(program=program)}
+
+
+@register.simple_tag
+def merged_histories(account, limit: int = 5) -> list:
+    """The accounts merged into `account`, each with its newest events: a surviving account's
+    page shows the duplicate's history beside its own."""
+    return [
+        (merged, account_history(account=merged, limit=limit))
+        for merged in account.merged_accounts.order_by("closed_at")
+    ]
