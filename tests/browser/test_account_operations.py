@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from ledger.services import Actor, adjust_points
 from tests.factories import AccountFactory
 
-from .conftest import log_in, axe_violations
+from .conftest import axe_violations, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
