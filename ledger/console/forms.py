@@ -325,7 +325,7 @@ class RewardForm(ConsoleForm):
     reaches the ledger and is refused with its own message; only offered ones are listed."""
 
     tier = forms.ModelChoiceField(
-        queryset=RewardTier.objects.none(), empty_label="Choose a reward…", label="Reward"
+        queryset=RewardTier.objects.none(), empty_label="Reward…", label="Reward"
     )
     token = forms.UUIDField(widget=forms.HiddenInput)
 
