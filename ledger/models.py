@@ -138,6 +138,9 @@ class LoyaltyEvent(models.Model):
     batch = models.ForeignKey(
         "BulkBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
+    # The X-Request-ID of the request that wrote the event, to find its log lines.
+    # Nullable, so adding it leaves the append-only table (and its SQLite triggers) as it is.
+    request_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -288,6 +291,9 @@ class BulkBatch(models.Model):
     failure = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # The job worker's tries: a batch whose worker stopped is requeued, then failed.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    applying_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

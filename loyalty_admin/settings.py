@@ -53,12 +53,19 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "axes",
+    "django_prometheus",
+    "django_structlog",
     "loyalty_admin",
     "accounts",
     "ledger",
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, then the request's metrics and its one log line, so that
+    # they see every answer, a redirect or a lockout included (docs/deploy.md, Operations).
+    "loyalty_admin.request_log.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +77,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.ConsoleProgramMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -242,9 +250,44 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# The load balancer's probes answer over plain HTTP even with the HTTPS redirect on.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+
+# --- Operations: metrics, logs, retention, stuck work (docs/deploy.md) ------------------------
+# GET /metrics answers only these networks, or a request bearing METRICS_TOKEN.
+METRICS_ALLOWED_NETWORKS = [
+    n.strip()
+    for n in os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128").split(",")
+    if n.strip()
+]
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# The proxies whose X-Request-ID is kept (networks); anyone else's is replaced by a new id.
+TRUSTED_PROXIES = [n.strip() for n in os.environ.get("TRUSTED_PROXIES", "").split(",") if n.strip()]
+# Idempotency records older than this are pruned by `manage.py prune_idempotency_records`;
+# a retry with an older key is then treated as a new request.
+IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "30"))
+# A bulk batch "Applying" with no heartbeat from its worker for this long is stale:
+# `manage.py recover_bulk_batches` requeues it, or fails it after BULK_MAX_ATTEMPTS tries.
+BULK_STALE_SECONDS = int(os.environ.get("BULK_STALE_SECONDS", "120"))
+BULK_MAX_ATTEMPTS = int(os.environ.get("BULK_MAX_ATTEMPTS", "3"))
+
+# One line per request (django-structlog) with its request id, and that id on every line.
+# JSON for log shippers when DEBUG is off; aligned text on a developer's terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # RequestIdMiddleware has vetted it
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG: "request_started" is not logged
+DJANGO_STRUCTLOG_USER_ID_FIELD = None  # request_log names the operator instead
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "structured": {
+            "()": "loyalty_admin.request_log.formatter",
+            "json": LOG_FORMAT == "json",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -42,6 +42,7 @@ from ledger.exceptions import (
     UnknownReason,
     WrongCurrency,
 )
+from loyalty_admin import metrics
 from loyalty_admin.pagination import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def problems_from(exc: Exception, view: object) -> list[Problem] | None:
     """The problems `exc` stands for, or None for an exception that is not a refusal."""
     if isinstance(exc, Refusal):
         # Fields are named as in the services; a view says what its input calls them.
+        metrics.count_refusal(face=getattr(view, "source", ""), code=exc.code)
         names = getattr(view, "ledger_fields", {})
         field = names.get(exc.field, exc.field) if exc.field else None
         return [Problem(answer_for(exc).status, exc.code, exc.message, field, exc)]

@@ -10,9 +10,11 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
@@ -122,3 +124,16 @@ def idempotent(
         return run
 
     return decorate
+
+
+def prune_idempotency_records(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete the idempotency records made before `now - older_than`; how many.
+
+    Only the keys go: the events they point to stay forever. A client retrying with a key
+    older than the window is then treated as a new request, so the window must be longer
+    than any client retries (the default, 30 days, is far longer than any does)."""
+    if older_than <= timedelta(0):
+        raise ValueError("The retention window must be longer than zero.")
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

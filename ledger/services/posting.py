@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
+from loyalty_admin import metrics, request_log
 
 from ..models import LoyaltyEvent
 from .actors import Actor
@@ -60,9 +61,22 @@ def append(
         balance_after=account.balance,
         lifetime_after=account.lifetime_points,
         created_at=now,
+        request_id=request_log.current_request_id() or None,
         **actor.event_fields,
         **fields,
     )
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     update_lots(account, event, balance_before)
+    count_posted(event)
     return event
+
+
+def count_posted(event: LoyaltyEvent) -> None:
+    """Count committed events in /metrics and name the account in the request's log line.
+    Reads only what the caller already loaded: no query."""
+    request_log.note(account=str(event.account_id))
+    reason = LoyaltyEvent.reason.field.get_cached_value(event, None)
+    counter = metrics.ADJUSTMENTS.labels(
+        face=event.source, type=event.type, reason=reason.code if reason else ""
+    )
+    metrics.after_commit(lambda: counter.inc())

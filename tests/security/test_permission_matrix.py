@@ -70,6 +70,10 @@ KEY_WRITE = (401, 401, 401, 403, 200, 401)
 MATRIX: dict[str, Rule] = {
     # Project
     "health": Rule("GET", ANYONE),
+    "ready": Rule("GET", ANYONE),
+    # The test client calls from 127.0.0.1, an allowed network; tests/loyalty_admin/
+    # test_metrics.py proves other addresses are refused.
+    "metrics": Rule("GET", ANYONE),
     # Docs: the schema and its page describe the API and hold no data.
     "api-schema": Rule("GET", ANYONE),
     "api-docs": Rule("GET", ANYONE),
