@@ -27,8 +27,20 @@ from django_structlog import signals
 # What a proxy's request id may look like: enough for UUIDs and most tracing formats.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
+
+def _request_id_of_record(logger, method_name: str, event_dict: dict) -> dict:
+    # Django logs a 4xx/5xx ("Bad Request: /path") after the middleware has returned and
+    # the context is cleared, but passes the request along: take the id from it.
+    request = getattr(event_dict.get("_record"), "request", None)
+    request_id = getattr(request, "request_id", None)
+    if request_id and "request_id" not in event_dict:
+        event_dict["request_id"] = request_id
+    return event_dict
+
+
 SHARED_PROCESSORS = [
     structlog.contextvars.merge_contextvars,
+    _request_id_of_record,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -72,8 +84,10 @@ def current_request_id() -> str:
 
 
 def note(**values: object) -> None:
-    """Add fields (account, api_client…) to this request's log lines from here on."""
-    structlog.contextvars.bind_contextvars(**values)
+    """Add fields (account, api_client…) to this request's log lines from here on. Outside
+    a request (a command, the job worker) nothing is bound, so nothing stale lingers."""
+    if current_request_id():
+        structlog.contextvars.bind_contextvars(**values)
 
 
 def _from_trusted_proxy(request: HttpRequest) -> bool:

@@ -352,15 +352,17 @@ def heartbeat(batch_id: object) -> Iterator[None]:
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
-            try:
-                cache.set(heartbeat_key(batch_id), time.time(), timeout=settings.BULK_STALE_SECONDS)
-            except Exception:  # the cache is down: the next beat tries again
-                log.warning("bulk batch %s: heartbeat not recorded", batch_id, exc_info=True)
-            if stop.wait(every):
-                return
+        try:
+            cache.set(heartbeat_key(batch_id), time.time(), timeout=settings.BULK_STALE_SECONDS)
+        except Exception:  # the cache is down: the next beat tries again
+            log.warning("bulk batch %s: heartbeat not recorded", batch_id, exc_info=True)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{batch_id}", daemon=True)
+    def keep_beating() -> None:
+        while not stop.wait(every):
+            beat()
+
+    beat()
+    thread = threading.Thread(target=keep_beating, name=f"heartbeat-{batch_id}", daemon=True)
     thread.start()
     try:
         yield
