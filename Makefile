@@ -48,9 +48,11 @@ test-postgres: deps browser
 # The long load run (RELIABILITY_SECONDS, default 3 minutes) and the fault and retry tests,
 # against gunicorn on PostgreSQL; prints the figures docs/reliability.md quotes.
 RELIABILITY_SECONDS ?= 180
+# It also restarts PostgreSQL under load: a cluster of the test's own on RELIABILITY_PG_PORT
+# (5434), created with pg_createcluster (as root) and dropped afterwards, never the shared one.
 reliability: deps
-	RELIABILITY_LOAD_SECONDS=$(RELIABILITY_SECONDS) DATABASE_URL=$(PG_URL) \
-		$(UV) run --frozen pytest tests/reliability -s -q -p no:cacheprovider
+	RELIABILITY_LOAD_SECONDS=$(RELIABILITY_SECONDS) RELIABILITY_DATABASE_RESTART=1 \
+		DATABASE_URL=$(PG_URL) $(UV) run --frozen pytest tests/reliability -s -q -p no:cacheprovider
 
 # Re-take the README's screenshots (docs/screenshots/) with the browser tests.
 screenshots: deps browser
