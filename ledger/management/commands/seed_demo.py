@@ -27,6 +27,7 @@ from ..demo_data import (
     DemoHistory,
     insert_rows,
 )
+from ..demo_operations import seed_operations
 
 DEMO_APPROVAL_THRESHOLD = 500
 CHUNK = 10_000
@@ -155,6 +156,8 @@ class Command(BaseCommand):
         self._hold_one(program)
 
     def _hold_one(self, program: Program) -> None:
+        for line in seed_operations(program):
+            self.stdout.write(line)
         held = ensure_held_adjustment(program)
         if held is not None:
             self.stdout.write(
