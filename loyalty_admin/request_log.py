@@ -66,7 +66,11 @@ def configure_structlog() -> None:
 def formatter(*, json: bool) -> structlog.stdlib.ProcessorFormatter:
     """The logging formatter for structlog's events and stdlib records alike."""
     renderer = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED_PROCESSORS,
