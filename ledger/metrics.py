@@ -12,7 +12,9 @@ class LedgerStateCollector:
         pending = GaugeMetricFamily(
             "loyalty_approvals_pending", "Adjustment requests waiting for a manager."
         )
-        pending.add_metric([], ApprovalRequest.objects.filter(status="PENDING").count())
+        pending.add_metric(
+            [], ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING).count()
+        )
         yield pending
         batches = GaugeMetricFamily(
             "loyalty_bulk_batches", "Bulk batches by status.", labels=["status"]

@@ -134,6 +134,8 @@ def _finished(request: HttpRequest, response: HttpResponse, log_kwargs: dict, **
     started = getattr(request, "started", None)
     if started is not None:
         log_kwargs["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    # REMOTE_ADDR, as the audit log records it: X-Forwarded-For is whatever a client says.
+    log_kwargs["ip"] = request.META.get("REMOTE_ADDR") or None
     log_kwargs.update(_caller(request))
     if request.resolver_match is not None:
         log_kwargs["view"] = request.resolver_match.view_name

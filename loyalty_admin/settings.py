@@ -278,7 +278,7 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # RequestIdMiddleware has vetted it
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG: "request_started" is not logged
 DJANGO_STRUCTLOG_USER_ID_FIELD = None  # request_log names the operator instead
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # request_log logs REMOTE_ADDR, as the audit does
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
