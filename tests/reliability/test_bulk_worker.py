@@ -9,13 +9,12 @@ import sys
 import time
 
 from django.core.management import call_command
-from django.utils import timezone
 
-from accounts.models import LoyaltyAccount
 from ledger.models import BulkBatch, LoyaltyEvent
 from ledger.selectors import ledger_discrepancies
 from ledger.services import Actor, applied_so_far, apply_or_queue_batch, upload_bulk_file
 
+from .conftest import bulk_customers, bulk_file
 from .server import ROOT, database_url
 from .test_faults import report
 
@@ -23,23 +22,7 @@ ROWS_PER_ACCOUNT = 8
 
 
 def big_batch(program, manager) -> BulkBatch:
-    now = timezone.now()
-    accounts = LoyaltyAccount.objects.bulk_create(
-        LoyaltyAccount(
-            program=program,
-            customer_id=f"JOB{i:05d}",
-            email=f"job{i}@example.com",
-            first_name="Job",
-            last_name=str(i),
-            enrolled_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        for i in range(500)
-    )
-    lines = ["customer_id,points,reason,note"] + [
-        f"{a.customer_id},{n + 1},REWARD,row {n}" for a in accounts for n in range(ROWS_PER_ACCOUNT)
-    ]
+    lines = bulk_file(bulk_customers(program, name="job"), ROWS_PER_ACCOUNT)
     actor = Actor.of_operator(manager, source=LoyaltyEvent.Source.BULK_IMPORT)
     batch, check = upload_bulk_file(
         program=program, actor=actor, filename="big.csv", data="\n".join(lines).encode()
