@@ -49,6 +49,12 @@ class Program(models.Model):
         blank=True,
         help_text="Agent adjustments larger than this many points wait for a manager.",
     )
+    agent_daily_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many points one agent may grant in a rolling 24 hours before the next "
+        "grant waits for a manager; empty: no limit.",
+    )
     location_ids = models.JSONField(default=list, blank=True)
     # The accrual rule (Square's SPEND rule): `accrual_points` for every whole
     # `accrual_amount` (in the currency's smallest unit) spent; used by "calculate".
@@ -98,6 +104,12 @@ class LoyaltyAccount(models.Model):
     lifetime_points = models.BigIntegerField(default=0)
     enrolled_at = models.DateTimeField()
     created_at = models.DateTimeField()
+    # A merged account is closed: it keeps its history and identities, refuses new events,
+    # and every look-up by one of its identities finds the surviving account.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_accounts"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
     # Also the time of the newest event: the ledger keeps event times strictly increasing per
     # account, so the newest event is always the last one in (created_at, id) order.
     updated_at = models.DateTimeField()
@@ -109,6 +121,14 @@ class LoyaltyAccount(models.Model):
             models.UniqueConstraint(fields=["program", "phone"], name="uniq_phone"),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="email_lowercase"),
             models.CheckConstraint(condition=Q(phone__startswith="+"), name="phone_e164"),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True, closed_at__isnull=True)
+                | Q(merged_into__isnull=False, closed_at__isnull=False),
+                name="account_closed_by_merge",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("id")), name="account_not_merged_into_itself"
+            ),
         ]
         indexes = [
             # Prefix search: on PostgreSQL, (program, field COLLATE "C", id) expression indexes
@@ -119,6 +139,15 @@ class LoyaltyAccount(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.merged_into_id is not None
+
+    def surviving(self) -> "LoyaltyAccount":
+        """The account that holds this customer's points now: itself, or the one it was
+        merged into (merges re-point earlier merges, so there is never more than one hop)."""
+        return self.merged_into if self.merged_into_id is not None else self
 
     @property
     def display_name(self) -> str:

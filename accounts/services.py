@@ -52,7 +52,8 @@ def enroll_account(
 
 @transaction.atomic
 def update_program(*, program: Program, **settings: object) -> Program:
-    """Change the program's name, terminology, approval threshold or expiration policy.
+    """Change the program's name, terminology, approval threshold, each agent's daily
+    limit or expiration policy.
 
     A new expiration policy dates the points earned from now on; lots already earned keep
     the expiry they were given (customers were told it).
@@ -62,6 +63,7 @@ def update_program(*, program: Program, **settings: object) -> Program:
         "terminology_one",
         "terminology_other",
         "approval_threshold",
+        "agent_daily_limit",
         "expiration_policy",
     }
     unknown = set(settings) - allowed

@@ -174,3 +174,31 @@ class ApprovalNotPending(LedgerError):
 class SelfApproval(LedgerError):
     code = "SELF_APPROVAL"
     default_message = "Another manager must decide on your own request."
+
+
+# --- Account operations: merges and transfers ------------------------------------------------
+
+
+class AccountClosed(AdjustmentRefused):
+    """The account was merged into another: it keeps its history and takes no new events."""
+
+    code = "ACCOUNT_CLOSED"
+    default_message = "This account is closed."
+
+
+class SameAccount(LedgerError):
+    code = "SAME_ACCOUNT"
+    field = "target"
+    default_message = "Choose another account: an account cannot be merged or moved into itself."
+
+
+class ProgramMismatch(LedgerError):
+    code = "PROGRAM_MISMATCH"
+    field = "target"
+    default_message = "Both accounts must belong to the same loyalty program."
+
+
+class ReasonRequired(AdjustmentRefused):
+    code = "REASON_REQUIRED"
+    field = "reason"
+    default_message = "Say why the points are moved."

@@ -68,19 +68,20 @@ def account_by_identity(
     email: str | None = None,
     phone: str | None = None,
 ) -> LoyaltyAccount:
-    """The program's account with this customer id, else email, else phone (normalised).
+    """The program's account with this customer id, else email, else phone (normalised); for
+    an account merged into another, the surviving account, which holds its points now.
 
     InvalidIdentity when none is given or the phone is not a number; AccountNotFound when
     no account has it."""
     identity = Identity.of(customer_id=customer_id, email=email, phone=phone)
     found = (
-        LoyaltyAccount.objects.select_related("program")
+        LoyaltyAccount.objects.select_related("program", "merged_into__program")
         .filter(program=program, **identity.lookup())
         .first()
     )
     if found is None:
         raise AccountNotFound("No customer matches.")
-    return found
+    return found.surviving()
 
 
 def reasons_by_code(program: Program) -> dict[str, Reason]:

@@ -78,12 +78,20 @@ STANDARD_REASONS = [
 ]
 
 
+PAIRED_TYPES = ["TRANSFER_OUT", "TRANSFER_IN", "MERGE_OUT", "MERGE_IN"]
+
+
 class LoyaltyEvent(models.Model):
     class Type(models.TextChoices):
         ADJUST_POINTS = "ADJUST_POINTS"
         ACCUMULATE_POINTS = "ACCUMULATE_POINTS"
         EXPIRE_POINTS = "EXPIRE_POINTS"
         REVERSAL = "REVERSAL"
+        # Account operations: each writes a pair of events, one per account, naming each other.
+        TRANSFER_OUT = "TRANSFER_OUT", "Transfer out"
+        TRANSFER_IN = "TRANSFER_IN", "Transfer in"
+        MERGE_OUT = "MERGE_OUT", "Merged away"
+        MERGE_IN = "MERGE_IN", "Merged in"
 
     class Source(models.TextChoices):
         ADMIN_UI = "ADMIN_UI", "Console"
@@ -141,11 +149,31 @@ class LoyaltyEvent(models.Model):
     # The X-Request-ID of the request that wrote the event, to find its log lines.
     # Nullable, so adding it leaves the append-only table (and its SQLite triggers) as it is.
     request_id = models.CharField(max_length=64, null=True, blank=True)
+    # The other half of a transfer or merge (each half names the other; both are written in
+    # one transaction, so the deferred foreign key is satisfied at commit).
+    counterpart = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Points earned that a merge moves (besides `points`, which it moves as the balance).
+    earned_moved = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=~Q(points=0), name="event_points_nonzero"),
+            # A merge of an account with nothing on it still records the merge.
+            models.CheckConstraint(
+                condition=~Q(points=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                name="event_points_nonzero",
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=PAIRED_TYPES, counterpart__isnull=False)
+                | (~Q(type__in=PAIRED_TYPES) & Q(counterpart__isnull=True)),
+                name="event_pair_links_counterpart",
+            ),
+            models.CheckConstraint(
+                condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                name="event_only_merges_move_earned",
+            ),
             models.CheckConstraint(
                 condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))
                 | (~Q(type="REVERSAL") & Q(reverses__isnull=True)),
@@ -192,6 +220,15 @@ class LoyaltyEvent(models.Model):
     def is_reversal(self) -> bool:
         return self.type == self.Type.REVERSAL
 
+    @property
+    def is_paired(self) -> bool:
+        return self.type in PAIRED_TYPES
+
+    @property
+    def earned_change(self) -> int:
+        """How much this event moved the account's points earned."""
+        return (self.points if self.affects_lifetime else 0) + self.earned_moved
+
 
 class IdempotencyRecord(models.Model):
     """One use of an idempotency key within a scope (an API client, an operator, a form)."""
@@ -218,7 +255,9 @@ class PointLot(models.Model):
     """Points from one positive event that have not been spent or expired yet."""
 
     account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="lots")
-    event = models.OneToOneField(LoyaltyEvent, on_delete=models.PROTECT, related_name="lot")
+    # Usually one lot per event; the receiving half of a transfer or merge carries several,
+    # each with the expiry date of the lot it came from.
+    event = models.ForeignKey(LoyaltyEvent, on_delete=models.PROTECT, related_name="lots")
     points = models.BigIntegerField()
     remaining = models.BigIntegerField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -309,6 +348,11 @@ class ApprovalRequest(models.Model):
     its actor (who asked for it), and `decided_by` keeps who let it through (four eyes).
     """
 
+    class Kind(models.TextChoices):
+        ADJUST = "ADJUST", "Adjustment"
+        TRANSFER = "TRANSFER", "Transfer"
+        MERGE = "MERGE", "Merge"
+
     class Status(models.TextChoices):
         PENDING = "PENDING", "Waiting for a manager"
         APPROVED = "APPROVED", "Approved"
@@ -319,10 +363,23 @@ class ApprovalRequest(models.Model):
     account = models.ForeignKey(
         LoyaltyAccount, on_delete=models.PROTECT, related_name="approval_requests", db_index=False
     )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ADJUST)
+    # A transfer's or merge's receiving account (`account` gives the points).
+    target = models.ForeignKey(
+        LoyaltyAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incoming_approval_requests",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests"
     )
-    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+    # An adjustment's reason; a transfer or merge says why in free text.
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason_text = models.CharField(max_length=3500, blank=True)
     points = models.BigIntegerField()
     history_title = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
@@ -363,6 +420,11 @@ class ApprovalRequest(models.Model):
                 condition=~Q(decided_by=models.F("requested_by")),
                 name="approval_four_eyes",
             ),
+            models.CheckConstraint(
+                condition=(Q(kind="ADJUST") & Q(reason__isnull=False) & Q(target__isnull=True))
+                | (Q(kind__in=["TRANSFER", "MERGE"]) & Q(target__isnull=False)),
+                name="approval_kind_consistent",
+            ),
         ]
         indexes = [
             # The queue and the navigation's pending count read only pending requests.
@@ -376,3 +438,16 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:+d} on {self.account_id} ({self.status})"
+
+    @property
+    def reason_label(self) -> str:
+        return self.reason.label if self.reason is not None else self.reason_text
+
+    @property
+    def what(self) -> str:
+        """The operation in words, for the queue and the audit log."""
+        if self.kind == self.Kind.TRANSFER:
+            return f"Transfer {self.points:,} to {self.target.display_name}"
+        if self.kind == self.Kind.MERGE:
+            return f"Merge into {self.target.display_name}"
+        return "Adjustment"

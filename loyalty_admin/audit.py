@@ -31,6 +31,9 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # Account operations
+    "account.merged": "Accounts merged",
+    "account.transferred": "Points transferred",
 }
 
 # The actor shown for actions taken with a management command on the server.

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ledger.exceptions import (
+    AccountClosed,
     AlreadyReversed,
     ApprovalNotPending,
     DuplicateAccount,
@@ -35,7 +36,10 @@ from ledger.exceptions import (
     NotFound,
     NotReversible,
     OverrideNotAllowed,
+    ProgramMismatch,
+    ReasonRequired,
     Refusal,
+    SameAccount,
     SelfApproval,
     TextTooLong,
     UnknownLocation,
@@ -84,6 +88,11 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Account operations: merges and transfers (a merged account refuses every dialect).
+    AccountClosed: Answer(409, "CONFLICT"),
+    SameAccount: Answer(400, "INVALID_VALUE"),
+    ProgramMismatch: Answer(400, "INVALID_VALUE"),
+    ReasonRequired: Answer(400, "INVALID_VALUE"),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

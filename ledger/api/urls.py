@@ -8,6 +8,7 @@ from . import schema  # noqa: F401  (registers the OpenAPI security schemes)
 from .native import accounts as accounts_api
 from .native import adjustments as adjustments_api
 from .native import events as events_api
+from .native import operations as operations_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
 from .yotpo import customers as yotpo_api
@@ -41,6 +42,17 @@ native = [
         name="api-approval-request",
     ),
     path("api/v1/events", events_api.EventListApi.as_view(), name="api-events"),
+    # Account operations
+    path(
+        "api/v1/accounts/<str:account_id>/merge",
+        operations_api.MergeApi.as_view(),
+        name="api-account-merge",
+    ),
+    path(
+        "api/v1/accounts/<str:account_id>/transfers",
+        operations_api.TransferApi.as_view(),
+        name="api-account-transfers",
+    ),
     path(
         "api/v1/events/<str:event_id>/reverse",
         events_api.EventReverseApi.as_view(),

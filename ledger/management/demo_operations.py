@@ -22,7 +22,8 @@ def seed_operations(program: Program) -> list[str]:
     """Make what is missing; a line for each thing made."""
     made = []
     manager = get_user_model().objects.filter(username="manager@example.com").first()
-    account = LoyaltyAccount.objects.filter(program=program).order_by("customer_id").first()
+    live = LoyaltyAccount.objects.filter(program=program, merged_into__isnull=True)
+    account = live.order_by("customer_id").first()
     if manager and account and not BulkBatch.objects.filter(filename=STOPPED_FILE).exists():
         content = f"customer_id,points,reason\n{account.customer_id},50,REWARD\n"
         actor = Actor.of_operator(manager, source=LoyaltyEvent.Source.BULK_IMPORT)

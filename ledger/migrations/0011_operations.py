@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0006_square_reason_and_approval_source"),
+        ("ledger", "0010_account_operations"),
     ]
 
     operations = [

@@ -14,6 +14,8 @@ idempotency        the one wrapper that makes a command idempotent under a key; 
 posting, lots      appending an event; the point lots that expire
 adjustments        preview_adjustment, adjust_points, accumulate_points
 approvals          holding for approval, approve_request, reject_request
+limits             each agent's daily limit of points granted
+operations, pairs  merge_accounts, transfer_points (and previews); posting their event pairs
 reversal           reverse_event
 expiry             expire_points, rebuild_lots
 reasons            add_reason, change_reason, set_reason_active
@@ -40,6 +42,14 @@ from .bulk import (
 from .expiry import expire_points, rebuild_lots
 from .idempotency import prune_idempotency_records
 from .lots import lot_expiry
+from .operations import (
+    Operation,
+    OperationPreview,
+    merge_accounts,
+    preview_merge,
+    preview_transfer,
+    transfer_points,
+)
 from .programs import create_program, enroll_account_once, points_for_spend
 from .reasons import add_reason, change_reason, set_reason_active
 from .reversal import reverse_event
@@ -52,6 +62,8 @@ __all__ = [
     "Adjustment",
     "AdjustmentPreview",
     "BulkCheck",
+    "Operation",
+    "OperationPreview",
     "accumulate_points",
     "add_reason",
     "adjust_points",
@@ -66,8 +78,11 @@ __all__ = [
     "enroll_account_once",
     "expire_points",
     "lot_expiry",
+    "merge_accounts",
     "points_for_spend",
     "preview_adjustment",
+    "preview_merge",
+    "preview_transfer",
     "previous_application",
     "prune_idempotency_records",
     "rebuild_lots",
@@ -75,5 +90,6 @@ __all__ = [
     "reject_request",
     "reverse_event",
     "set_reason_active",
+    "transfer_points",
     "upload_bulk_file",
 ]

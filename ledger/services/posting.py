@@ -20,7 +20,11 @@ from .lots import update_lots
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
     IMMEDIATE transactions already hold the database's write lock)."""
-    return LoyaltyAccount.objects.select_for_update().select_related("program").get(pk=account.pk)
+    # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
+    # account lock would also take one lock shared by all accounts, and two lock orders could
+    # meet there (a deadlock between a merge and an adjustment).
+    accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
+    return accounts.get(pk=account.pk)
 
 
 def event_time(account: LoyaltyAccount) -> datetime:
@@ -32,12 +36,28 @@ def event_time(account: LoyaltyAccount) -> datetime:
     return now
 
 
-def advance(account: LoyaltyAccount, *, points: int, affects_lifetime: bool, now: datetime) -> int:
+def lock_both(first: LoyaltyAccount, second: LoyaltyAccount) -> tuple[LoyaltyAccount, ...]:
+    """Both account rows, locked in one fixed order (by id) whichever is named first, so that
+    two operations on the same pair in opposite directions wait for each other instead of
+    deadlocking. Returned in the order given."""
+    locked = {a.pk: lock(a) for a in sorted((first, second), key=lambda a: str(a.pk))}
+    return locked[first.pk], locked[second.pk]
+
+
+def advance(
+    account: LoyaltyAccount,
+    *,
+    points: int,
+    affects_lifetime: bool,
+    now: datetime,
+    earned_moved: int = 0,
+) -> int:
     """Move the account's cached sums (in memory) by one event at `now`; the balance before."""
     balance_before = account.balance
     account.balance += points
     if affects_lifetime:
         account.lifetime_points += points
+    account.lifetime_points += earned_moved
     account.updated_at = now
     return balance_before
 
@@ -48,11 +68,18 @@ def append(
     points: int,
     affects_lifetime: bool,
     actor: Actor,
+    earned_moved: int = 0,
     **fields: object,
 ) -> LoyaltyEvent:
     """Append one event to the locked `account` and move its balance (and points earned)."""
     now = event_time(account)
-    balance_before = advance(account, points=points, affects_lifetime=affects_lifetime, now=now)
+    balance_before = advance(
+        account,
+        points=points,
+        affects_lifetime=affects_lifetime,
+        now=now,
+        earned_moved=earned_moved,
+    )
     event = LoyaltyEvent.objects.create(
         program_id=account.program_id,
         account=account,
@@ -62,6 +89,7 @@ def append(
         lifetime_after=account.lifetime_points,
         created_at=now,
         request_id=request_log.current_request_id() or None,
+        earned_moved=earned_moved,
         **actor.event_fields,
         **fields,
     )

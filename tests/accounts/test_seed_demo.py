@@ -72,3 +72,17 @@ def test_it_shows_a_stopped_bulk_batch_and_a_command_line_key(program, var_dir, 
     entry = AuditEntry.objects.get(action="api_client.created")
     assert entry.details["via"] == "command line"
     assert COMMAND_LINE_CLIENT in entry.summary
+
+
+def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_dir, capsys):
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    program.refresh_from_db()
+    merged = LoyaltyAccount.objects.get(merged_into__isnull=False)
+    assert merged.balance == 0 and merged.merged_into.events.filter(type="MERGE_IN").exists()
+    assert LoyaltyEvent.objects.filter(type="TRANSFER_IN").count() == 1
+    assert LoyaltyEvent.objects.filter(type="MERGE_IN").count() == 1
+    assert program.agent_daily_limit == 5000
+    assert LoyaltyAccount.objects.count() == 20
+    assert ledger_discrepancies() == []

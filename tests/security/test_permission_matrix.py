@@ -85,6 +85,12 @@ MATRIX: dict[str, Rule] = {
     "program-settings": Rule("GET", CONSOLE_MANAGER),
     "adjustment-preview": Rule("POST", CONSOLE_OPERATOR, body=lambda: {"amount": "5"}),
     "adjustment-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    # Account operations
+    "operation-candidates": Rule("GET", CONSOLE_OPERATOR, query={"q": "customer"}),
+    "merge-preview": Rule("POST", CONSOLE_OPERATOR, body=dict),
+    "merge-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    "transfer-preview": Rule("POST", CONSOLE_OPERATOR, body=dict),
+    "transfer-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
     "reasons": Rule("GET", CONSOLE_MANAGER),
     "reason-change": Rule("POST", (LOGIN, 403, 422, LOGIN, LOGIN, LOGIN), body=dict),
     "reason-active": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
@@ -118,6 +124,18 @@ MATRIX: dict[str, Rule] = {
     # A held adjustment's status: anyone who may read.
     "api-approval-request": Rule("GET", NATIVE_READ),
     "api-event-reverse": Rule("POST", (401, 403, 201, 403, 201, 401), body=lambda: {"note": "x"}),
+    # Account operations: merging into itself reaches the ledger (and is refused there) for
+    # whoever may write, without closing the account the other rules use.
+    "api-account-merge": Rule(
+        "POST",
+        (401, 400, 400, 403, 400, 401),
+        body_for=lambda path: {"into": path.split("/")[4]},
+    ),
+    "api-account-transfers": Rule(
+        "POST",
+        (401, 201, 201, 403, 201, 401),
+        body=lambda: {"to": str(AccountFactory().pk), "points": 1, "reason": "matrix"},
+    ),
     # Square dialect
     "square-programs": Rule("GET", KEY_READ),
     "square-program": Rule("GET", KEY_READ),
