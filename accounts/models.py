@@ -3,7 +3,8 @@
 An account's `balance` and `lifetime_points` are a cache of its events' sums, written only by
 `ledger.services` under a row lock (DESIGN.md invariant 1). Identity fields are normalized
 before they reach the database, and the database refuses what slipped through: emails are
-lowercase, phones are E.164, and each of customer_id, email and phone is unique per program.
+lowercase, phones are E.164, and each of customer_id, email, phone and pos_account_id is unique
+per program.
 """
 
 import uuid
@@ -98,6 +99,8 @@ class LoyaltyAccount(models.Model):
     customer_id = models.CharField(max_length=191, null=True, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True, help_text="E.164")
+    # The customer's id in the point-of-sale system (Yotpo's `pos_account_id`).
+    pos_account_id = models.CharField(max_length=191, null=True, blank=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     balance = models.BigIntegerField(default=0)
@@ -119,6 +122,9 @@ class LoyaltyAccount(models.Model):
             models.UniqueConstraint(fields=["program", "customer_id"], name="uniq_customer_id"),
             models.UniqueConstraint(fields=["program", "email"], name="uniq_email"),
             models.UniqueConstraint(fields=["program", "phone"], name="uniq_phone"),
+            models.UniqueConstraint(
+                fields=["program", "pos_account_id"], name="uniq_pos_account_id"
+            ),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="email_lowercase"),
             models.CheckConstraint(condition=Q(phone__startswith="+"), name="phone_e164"),
             models.CheckConstraint(

@@ -93,6 +93,15 @@ class OverrideNotAllowed(AdjustmentRefused):
     default_message = "Only a manager may allow a negative balance."
 
 
+class AccountLocked(LedgerError):
+    """Another change held the account's row lock for longer than the server waits."""
+
+    code = "ACCOUNT_LOCKED"
+    default_message = (
+        "Another change to this customer's points is still in progress; try again in a moment."
+    )
+
+
 class NotAllowed(LedgerError):
     """The actor's role does not allow this action."""
 
@@ -202,3 +211,33 @@ class ReasonRequired(AdjustmentRefused):
     code = "REASON_REQUIRED"
     field = "reason"
     default_message = "Say why the points are moved."
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTierNotFound(NotFound):
+    default_message = "No reward tier of this program has this id."
+
+
+class RewardNotFound(NotFound):
+    default_message = "No reward has this id."
+
+
+class RewardTierRetired(LedgerError):
+    code = "REWARD_TIER_RETIRED"
+    field = "reward_tier_id"
+    default_message = "This reward tier is retired; no new rewards are issued from it."
+
+
+class RewardNotIssued(LedgerError):
+    """Only an issued reward can be redeemed or deleted: redeeming is final, deleting too."""
+
+    code = "REWARD_NOT_ISSUED"
+    default_message = "This reward is no longer issued."
+
+
+class InvalidRewardTier(LedgerError):
+    code = "INVALID_REWARD_TIER"
+    field = "name"
+    default_message = "Give the reward tier a name and a positive number of points."

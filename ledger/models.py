@@ -17,6 +17,9 @@ Design
   points from the soonest-expiring lots first (`LotConsumption`). Lots are derived data, kept
   in the same transaction as the event and rebuildable from the events; for every account
   the lots' remaining points add up to max(balance, 0).
+* A `Reward` takes a `RewardTier`'s points from the balance when it is issued (CREATE_REWARD)
+  and gives them back to the lots they came from, with their original expiry, if it is
+  deleted (DELETE_REWARD); redeeming it (REDEEM_REWARD) moves no points and is final.
 * `IdempotencyRecord` makes a retried request (same scope and key) return the first result,
   and refuses a different request under a key already used.
 """
@@ -92,6 +95,10 @@ class LoyaltyEvent(models.Model):
         TRANSFER_IN = "TRANSFER_IN", "Transfer in"
         MERGE_OUT = "MERGE_OUT", "Merged away"
         MERGE_IN = "MERGE_IN", "Merged in"
+        # A reward's life (see Reward): points locked, the reward used, or the points returned.
+        CREATE_REWARD = "CREATE_REWARD"
+        REDEEM_REWARD = "REDEEM_REWARD"
+        DELETE_REWARD = "DELETE_REWARD"
 
     class Source(models.TextChoices):
         ADMIN_UI = "ADMIN_UI", "Console"
@@ -156,13 +163,22 @@ class LoyaltyEvent(models.Model):
     )
     # Points earned that a merge moves (besides `points`, which it moves as the balance).
     earned_moved = models.BigIntegerField(default=0, db_default=0)
+    reward = models.ForeignKey(
+        "Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
     created_at = models.DateTimeField()
+
+    REWARD_TYPES = (Type.CREATE_REWARD, Type.REDEEM_REWARD, Type.DELETE_REWARD)
 
     class Meta:
         constraints = [
-            # A merge of an account with nothing on it still records the merge.
+            # Every event moves points, but for two: redeeming a reward moves none (they were
+            # taken when it was created), and a merge of an account with nothing on it still
+            # records the merge.
             models.CheckConstraint(
-                condition=~Q(points=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                condition=(Q(type="REDEEM_REWARD") & Q(points=0))
+                | Q(type__in=["MERGE_OUT", "MERGE_IN"])
+                | (~Q(type__in=["REDEEM_REWARD", "MERGE_OUT", "MERGE_IN"]) & ~Q(points=0)),
                 name="event_points_nonzero",
             ),
             models.CheckConstraint(
@@ -173,6 +189,17 @@ class LoyaltyEvent(models.Model):
             models.CheckConstraint(
                 condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
                 name="event_only_merges_move_earned",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(type__in=["CREATE_REWARD", "REDEEM_REWARD", "DELETE_REWARD"])
+                    & Q(reward__isnull=False)
+                )
+                | (
+                    ~Q(type__in=["CREATE_REWARD", "REDEEM_REWARD", "DELETE_REWARD"])
+                    & Q(reward__isnull=True)
+                ),
+                name="event_reward_links_reward",
             ),
             models.CheckConstraint(
                 condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))
@@ -451,3 +478,79 @@ class ApprovalRequest(models.Model):
         if self.kind == self.Kind.MERGE:
             return f"Merge into {self.target.display_name}"
         return "Adjustment"
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTier(models.Model):
+    """What a program offers for a number of points (Square's reward tier).
+
+    A tier's points are fixed once it exists (rewards made from it carry their own copy);
+    its name may change; retiring it stops new rewards and keeps the ones already issued.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="reward_tiers")
+    name = models.CharField(max_length=200)
+    points = models.BigIntegerField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["points", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_tier_points_positive"),
+            models.CheckConstraint(condition=~Q(name=""), name="reward_tier_name_nonempty"),
+            models.CheckConstraint(
+                condition=Q(active=True, retired_at__isnull=True)
+                | Q(active=False, retired_at__isnull=False),
+                name="reward_tier_retired_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:,})"
+
+
+class Reward(models.Model):
+    """Points a customer has turned into a reward: taken from the balance when it is issued
+    (a CREATE_REWARD event), then either used (REDEEMED, final; a REDEEM_REWARD event of no
+    points) or given back (DELETED; a DELETE_REWARD event returning the points to the lots
+    they came from). The status is the latest of the reward's events, kept here like the
+    account's balance, by `ledger.services` only."""
+
+    class Status(models.TextChoices):
+        ISSUED = "ISSUED", "Issued"
+        REDEEMED = "REDEEMED", "Redeemed"
+        DELETED = "DELETED", "Deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="rewards", db_index=False
+    )
+    tier = models.ForeignKey(RewardTier, on_delete=models.PROTECT, related_name="rewards")
+    points = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
+    order_id = models.CharField(max_length=191, null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_points_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="REDEEMED") & Q(redeemed_at__isnull=False))
+                | (~Q(status="REDEEMED") & Q(redeemed_at__isnull=True)),
+                name="reward_redeemed_at_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "updated_at", "id"], name="reward_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:,} on {self.account_id} ({self.status})"

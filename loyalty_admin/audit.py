@@ -34,6 +34,10 @@ ACTIONS = {
     # Account operations
     "account.merged": "Accounts merged",
     "account.transferred": "Points transferred",
+    # reward tiers
+    "reward_tier.added": "Reward tier added",
+    "reward_tier.renamed": "Reward tier renamed",
+    "reward_tier.retired": "Reward tier retired",
 }
 
 # The actor shown for actions taken with a management command on the server.

@@ -12,6 +12,7 @@ from .native import operations as operations_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
 from .yotpo import customers as yotpo_api
+from .yotpo import redemptions as yotpo_redemptions
 
 native = [
     path("api/v1/accounts", accounts_api.AccountSearchApi.as_view(), name="api-accounts"),
@@ -103,6 +104,16 @@ square = [
 yotpo = [
     path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
     path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
+    path(
+        "api/v2/redemption_options",
+        yotpo_redemptions.RedemptionOptionListApi.as_view(),
+        name="yotpo-redemption-options",
+    ),
+    path(
+        "api/v2/redemptions",
+        yotpo_redemptions.RedemptionCreateApi.as_view(),
+        name="yotpo-redemptions",
+    ),
 ]
 
 # The split view serves Swagger UI's start-up code as a script file (?script), so the page

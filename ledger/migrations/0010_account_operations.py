@@ -23,7 +23,7 @@ def restore_sqlite_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0006_account_merge"),
-        ("ledger", "0006_square_reason_and_approval_source"),
+        ("ledger", "0009_rewards"),
         ("loyalty_admin", "0003_audit_entries"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -98,6 +98,9 @@ class Migration(migrations.Migration):
                     ("TRANSFER_IN", "Transfer in"),
                     ("MERGE_OUT", "Merged away"),
                     ("MERGE_IN", "Merged in"),
+                    ("CREATE_REWARD", "Create Reward"),
+                    ("REDEEM_REWARD", "Redeem Reward"),
+                    ("DELETE_REWARD", "Delete Reward"),
                 ],
                 max_length=20,
             ),
@@ -128,8 +131,14 @@ class Migration(migrations.Migration):
             model_name="loyaltyevent",
             constraint=models.CheckConstraint(
                 condition=models.Q(
-                    models.Q(("points", 0), _negated=True),
+                    models.Q(("type", "REDEEM_REWARD"), ("points", 0)),
                     ("type__in", ["MERGE_OUT", "MERGE_IN"]),
+                    models.Q(
+                        models.Q(
+                            ("type__in", ["REDEEM_REWARD", "MERGE_OUT", "MERGE_IN"]), _negated=True
+                        ),
+                        models.Q(("points", 0), _negated=True),
+                    ),
                     _connector="OR",
                 ),
                 name="event_points_nonzero",

@@ -20,6 +20,8 @@ reversal           reverse_event
 expiry             expire_points, rebuild_lots
 reasons            add_reason, change_reason, set_reason_active
 programs           create_program, points_for_spend, enroll_account_once
+rewards            add_reward_tier, rename_reward_tier, retire_reward_tier;
+                   preview_reward, create_reward, redeem_reward, delete_reward
 bulk               check_bulk_file, upload_bulk_file, apply_batch, apply_or_queue_batch
 bulk_file          reading the CSV; bulk_writer: writing a checked file set-based
 =================  ===============================================================
@@ -53,6 +55,16 @@ from .operations import (
 from .programs import create_program, enroll_account_once, points_for_spend
 from .reasons import add_reason, change_reason, set_reason_active
 from .reversal import reverse_event
+from .rewards import (
+    RewardPreview,
+    add_reward_tier,
+    create_reward,
+    delete_reward,
+    preview_reward,
+    redeem_reward,
+    rename_reward_tier,
+    retire_reward_tier,
+)
 from .rules import MAX_POINTS, TEXT_LIMITS, AdjustmentPreview
 
 __all__ = [
@@ -64,6 +76,7 @@ __all__ = [
     "BulkCheck",
     "Operation",
     "OperationPreview",
+    "RewardPreview",
     "accumulate_points",
     "add_reason",
     "adjust_points",
@@ -92,4 +105,12 @@ __all__ = [
     "set_reason_active",
     "transfer_points",
     "upload_bulk_file",
+    # rewards
+    "add_reward_tier",
+    "create_reward",
+    "delete_reward",
+    "preview_reward",
+    "redeem_reward",
+    "rename_reward_tier",
+    "retire_reward_tier",
 ]

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import LoyaltyAccount
 
 from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent
+from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reward
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -69,6 +69,9 @@ def _remember(record: IdempotencyRecord, result: object) -> None:
     elif isinstance(made, ApprovalRequest):
         record.response = {"approval_request": str(made.pk)}
         record.save(update_fields=["response"])
+    elif isinstance(made, Reward):
+        record.response = {"reward": str(made.pk)}
+        record.save(update_fields=["response"])
     elif isinstance(made, LoyaltyAccount):
         record.response = {"loyalty_account_id": str(made.pk)}
         record.save(update_fields=["response"])
@@ -82,6 +85,8 @@ def _recall(record: IdempotencyRecord) -> object:
     response = record.response or {}
     if "approval_request" in response:
         return ApprovalRequest.objects.get(pk=response["approval_request"])
+    if "reward" in response:
+        return Reward.objects.select_related("tier", "account__program").get(pk=response["reward"])
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])
 
 

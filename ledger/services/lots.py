@@ -67,9 +67,21 @@ def carry_lots(account: LoyaltyAccount, event: LoyaltyEvent, above_zero: int) ->
     PointLot.objects.bulk_create(lots)
 
 
+def undone_event(event: LoyaltyEvent) -> LoyaltyEvent | None:
+    """The event whose points `event` gives back or takes back: a reversal's original, or
+    the CREATE_REWARD of a deleted reward (whose points return with their original expiry)."""
+    if event.type == LoyaltyEvent.Type.DELETE_REWARD:
+        return LoyaltyEvent.objects.get(
+            reward_id=event.reward_id, type=LoyaltyEvent.Type.CREATE_REWARD
+        )
+    return event.reverses
+
+
 def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: int) -> None:
     """Keep the lots in step with `event`: sum(remaining) == max(balance, 0) afterwards."""
-    original = event.reverses
+    if event.points == 0:
+        return  # a redeemed reward: its points left the lots when it was issued
+    original = undone_event(event)
     if event.points > 0:
         # Only the part above zero is spendable; the rest pays back a negative balance.
         above_zero = max(0, balance_before + event.points) - max(0, balance_before)
@@ -78,7 +90,8 @@ def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: in
             return
         restored = 0
         if original is not None:
-            # Undoing a removal gives the points back to the lots they were taken from.
+            # Undoing a removal (or deleting a reward) gives the points back to the lots they
+            # were taken from.
             for taken in original.consumptions.order_by("id"):
                 give = min(taken.points, above_zero - restored)
                 if give <= 0:

@@ -7,24 +7,37 @@ transaction.
 
 from datetime import datetime, timedelta
 
+from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 from loyalty_admin import metrics, request_log
 
+from ..exceptions import AccountLocked
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
 
+# PostgreSQL's SQLSTATE for a lock wait that ran out of `lock_timeout` (settings).
+LOCK_NOT_AVAILABLE = "55P03"
+
 
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
-    IMMEDIATE transactions already hold the database's write lock)."""
+    IMMEDIATE transactions already hold the database's write lock).
+
+    AccountLocked when another transaction holds it longer than the database's lock_timeout:
+    the caller gets a refusal it can retry rather than a queue that grows without bound."""
     # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
     # account lock would also take one lock shared by all accounts, and two lock orders could
     # meet there (a deadlock between a merge and an adjustment).
     accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
-    return accounts.get(pk=account.pk)
+    try:
+        return accounts.get(pk=account.pk)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise AccountLocked() from exc
+        raise
 
 
 def event_time(account: LoyaltyAccount) -> datetime:

@@ -30,6 +30,8 @@ def reverse_event(
             if event.type in (LoyaltyEvent.Type.MERGE_OUT, LoyaltyEvent.Type.MERGE_IN)
             else "A transfer cannot be reversed; transfer the points back instead."
         )
+    if event.type in LoyaltyEvent.REWARD_TYPES:
+        raise NotReversible("A reward's events are not reversed; delete the reward instead.")
     if LoyaltyEvent.objects.filter(reverses=event).exists():
         raise AlreadyReversed()
     if not note.strip():

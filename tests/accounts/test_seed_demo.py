@@ -26,6 +26,9 @@ def test_it_seeds_consistent_history_and_tops_up_without_duplicates(program, var
     assert LoyaltyAccount.objects.count() == 350
     assert ledger_discrepancies() == []
     assert LoyaltyAccount.objects.filter(phone__isnull=True).count() == 0
+    # Every tenth customer has a point-of-sale id (Yotpo's pos_account_id look-up).
+    assert LoyaltyAccount.objects.filter(pos_account_id__isnull=False).count() == 35
+    assert LoyaltyAccount.objects.get(customer_id="CUST-0000010").pos_account_id == "POS-0000010"
 
 
 def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(program, var_dir, capsys):

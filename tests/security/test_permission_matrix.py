@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from accounts.models import Program
 from ledger import services
-from ledger.models import BulkBatch, LoyaltyEvent
+from ledger.models import BulkBatch, LoyaltyEvent, RewardTier
 from ledger.services import Actor
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
@@ -55,6 +57,17 @@ def _square_account() -> dict:
         "loyalty_account": {"program_id": "main", "mapping": {"phone_number": f"+1415555{n:04d}"}},
         "idempotency_key": unique(),
     }
+
+
+def _redemption() -> dict:
+    """A Yotpo redemption of a one-point tier of the default program."""
+    program = Program.objects.resolve("main")
+    tier = RewardTier.objects.filter(program=program, name="Matrix").first()
+    if tier is None:
+        tier = RewardTier.objects.create(
+            program=program, name="Matrix", points=1, created_at=timezone.now()
+        )
+    return {"customer_email": "matrix@example.com", "redemption_option_id": str(tier.pk)}
 
 
 # Console pages answer an unauthenticated caller (keys count for nothing there) with the
@@ -171,6 +184,10 @@ MATRIX: dict[str, Rule] = {
         body=lambda: {"customer_email": "matrix@example.com", "point_adjustment_amount": 5},
     ),
     "yotpo-customers": Rule("GET", KEY_READ, query={"customer_email": "matrix@example.com"}),
+    "yotpo-redemption-options": Rule(
+        "GET", KEY_READ, query={"customer_email": "matrix@example.com"}
+    ),
+    "yotpo-redemptions": Rule("POST", KEY_WRITE, body=lambda: _redemption()),
 }
 
 
