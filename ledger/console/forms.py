@@ -70,6 +70,11 @@ class AdjustmentForm(ConsoleForm):
         reason.widget.choices = [("", reason.empty_label)] + [
             (r.pk, reason_choice_label(r)) for r in reason.queryset if r.active
         ]
+        reason.help_text = "Type its first letters, or its place in the list (1–9)."
+        reason.widget.attrs["data-number-keys"] = ""
+        if not self.is_bound:
+            # Opening a customer, or after a submit: ready for the next adjustment.
+            reason.widget.attrs["autofocus"] = True
         self.fields["amount"].label = f"Amount ({program.terminology_other.lower()})"
         self.fields["amount"].widget.attrs.update({"inputmode": "numeric", "min": 1})
         self.fields["history_title"].widget.attrs["placeholder"] = "The reason's label"
@@ -275,6 +280,13 @@ class ReversalForm(ConsoleForm):
         kwargs.setdefault("prefix", f"reverse-{event.pk}")
         super().__init__(*args, **kwargs)
         self.fields["note"].widget.attrs["placeholder"] = "Required: what went wrong"
+
+
+class ApprovalForm(ConsoleForm):
+    """Approve: the token makes a retry of this very form idempotent, while a second tab (its
+    own token) is told that the request was already decided, by whom and when."""
+
+    token = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class RejectionForm(ConsoleForm):

@@ -42,6 +42,7 @@ urlpatterns = [
     path("history/export.csv", history.history_export, name="history-export"),
     path("events/<uuid:event_id>/", reversals.event_detail, name="event"),
     path("events/<uuid:event_id>/reverse", reversals.event_reverse, name="event-reverse"),
+    path("events/<uuid:event_id>/reverse/form", reversals.reversal_form, name="reversal-form"),
     path("approvals/", approvals.approvals, name="approvals"),
     path(
         "approvals/<uuid:approval_id>/approve", approvals.approval_approve, name="approval-approve"

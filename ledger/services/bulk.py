@@ -145,9 +145,6 @@ def check_bulk_file(
         if visible is None:
             problems.append(("visible_to_customer", "Use true or false."))
         title, note = values.get("history_title", ""), values.get("note", "")
-        if points is not None:
-            check.points_added += max(points, 0)
-            check.points_removed += max(-points, 0)
         if account is not None and points is not None and reason is not None:
             shadow = shadows.setdefault(account.pk, copy.copy(account))
             verdict = check_adjustment(
@@ -170,6 +167,9 @@ def check_bulk_file(
         if problems:
             check.errors.extend(RowError(row.line, f, m) for f, m in problems)
             continue
+        # The totals are what applying the file would do: valid rows only.
+        check.points_added += max(points, 0)
+        check.points_removed += max(-points, 0)
         check.lines.append(
             BulkLine(
                 line=row.line,

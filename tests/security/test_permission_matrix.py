@@ -115,6 +115,7 @@ MATRIX: dict[str, Rule] = {
     "event": Rule("GET", CONSOLE_OPERATOR),
     # Operators may post; the service refuses an agent (403) and reverses for a manager.
     "event-reverse": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body_for=_reversal_form),
+    "reversal-form": Rule("GET", CONSOLE_MANAGER),
     "approvals": Rule("GET", CONSOLE_MANAGER),
     "approval-approve": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
     # A plain (non-HTMX) post answers with a redirect and a message, refused or not.
