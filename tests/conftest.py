@@ -80,6 +80,17 @@ def manager(db):
 
 
 @pytest.fixture(autouse=True)
+def webhooks_to_loopback_only(settings):
+    # Tests may send notifications to receivers they start on loopback, and nowhere else.
+    settings.WEBHOOK_REFUSED_NETWORKS = ["0.0.0.0/0", "::/0"]
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    from django.core.cache import caches
+
+    caches["shared"].delete("webhooks:wanted")
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Operators are built with a real password; the default hasher costs ~0.3 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -31,6 +31,7 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidNotificationUrl,
     NotAllowed,
     NotFound,
     NotReversible,
@@ -38,6 +39,7 @@ from ledger.exceptions import (
     Refusal,
     SelfApproval,
     TextTooLong,
+    UnknownEventType,
     UnknownLocation,
     UnknownReason,
     WrongCurrency,
@@ -83,6 +85,9 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Webhooks
+    InvalidNotificationUrl: Answer(400, "INVALID_VALUE"),
+    UnknownEventType: Answer(400, "INVALID_VALUE"),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 
