@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -110,30 +110,37 @@ def hold_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
 
 
-def _hold_next(subscription_id: str, now: datetime) -> WebhookNotification | None:
-    """Take the hold on the oldest due notification that no older one of its account waits
-    before; None when there is none."""
+def _heads(subscription_id: str) -> list[WebhookNotification]:
+    """The subscription's waiting notifications that may go next: the oldest of each account
+    (and every one about no account), oldest first."""
     pending = (
         WebhookNotification.objects.filter(subscription_id=subscription_id, status=Status.PENDING)
         .order_by("id")
         .only("id", "account_id", "next_attempt_at", "held_until")[:HEAD_WINDOW]
     )
-    seen: set = set()
+    heads, seen = [], set()
     for candidate in pending:
-        first_of_account = candidate.account_id is None or candidate.account_id not in seen
         if candidate.account_id is not None:
+            if candidate.account_id in seen:
+                continue
             seen.add(candidate.account_id)
-        if not first_of_account or candidate.next_attempt_at > now:
-            continue
-        if candidate.held_until is not None and candidate.held_until > now:
+        heads.append(candidate)
+    return heads
+
+
+def _hold_next(subscription_id: str, now: datetime) -> WebhookNotification | None:
+    """Take the hold on the oldest due notification that no older one of its account waits
+    before; None when there is none."""
+    for head in _heads(subscription_id):
+        if head.next_attempt_at > now or (head.held_until is not None and head.held_until > now):
             continue
         claimed = WebhookNotification.objects.filter(
             Q(held_until__isnull=True) | Q(held_until__lte=now),
-            pk=candidate.pk,
+            pk=head.pk,
             status=Status.PENDING,
         ).update(held_until=hold_until(now))
         if claimed:
-            return WebhookNotification.objects.get(pk=candidate.pk)
+            return WebhookNotification.objects.get(pk=head.pk)
     return None
 
 
@@ -157,9 +164,11 @@ def deliver_due(*, subscription_id: str) -> int:
 
 
 def next_due(subscription_id: str) -> datetime | None:
-    return WebhookNotification.objects.filter(
-        subscription_id=subscription_id, status=Status.PENDING
-    ).aggregate(at=Min("next_attempt_at"))["at"]
+    """When the subscription's next attempt is due (a held one: when its hold runs out)."""
+    times = [
+        max(h.next_attempt_at, h.held_until or h.next_attempt_at) for h in _heads(subscription_id)
+    ]
+    return min(times, default=None)
 
 
 @task()

@@ -24,7 +24,14 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
 
-from ..exceptions import NotificationNotFound, SubscriptionNotFound, UnknownEventType
+from ..exceptions import (  # noqa: F401  (re-exported for the faces and tests)
+    InvalidNotificationUrl,
+    NotAllowed,
+    NotificationNotFound,
+    RefusedNotificationUrl,
+    SubscriptionNotFound,
+    UnknownEventType,
+)
 from ..models import LoyaltyEvent, WebhookNotification, WebhookSubscription
 from ..selectors.square import square_account, square_event, square_program, timestamp
 from . import webhook_delivery
