@@ -30,6 +30,7 @@ class Receiver:
     delay: float = 0
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    arrived: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def of_type(self, event_type: str) -> list[dict]:
@@ -42,6 +43,7 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            receiver.arrived.set()
             if receiver.delay:
                 time.sleep(receiver.delay)
             with receiver.lock:
