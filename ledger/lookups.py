@@ -21,10 +21,12 @@ from .exceptions import (
     ApprovalRequestNotFound,
     BatchNotFound,
     EventNotFound,
+    NotificationNotFound,
     ProgramNotFound,
+    SubscriptionNotFound,
     UnknownReason,
 )
-from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason, WebhookSubscription
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -119,3 +121,24 @@ def approval_request(request_id: object, *, program: Program | None = None) -> A
 def batch(batch_id: object, *, program: Program) -> BulkBatch:
     batches = BulkBatch.objects.select_related("uploaded_by")
     return _by_id(batches, batch_id, program, BatchNotFound())
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def subscription(subscription_id: str) -> WebhookSubscription:
+    found = WebhookSubscription.objects.filter(pk=subscription_id).first()
+    if found is None:
+        raise SubscriptionNotFound()
+    return found
+
+
+def notification(notification_id: object, *, subscription: WebhookSubscription):
+    """One notification of the subscription's delivery log."""
+    try:
+        found = subscription.notifications.filter(pk=int(str(notification_id))).first()
+    except ValueError:
+        found = None
+    if found is None:
+        raise NotificationNotFound()
+    return found

@@ -27,9 +27,7 @@ from accounts.models import LoyaltyAccount, Program
 from ..exceptions import (  # noqa: F401  (re-exported for the faces and tests)
     InvalidNotificationUrl,
     NotAllowed,
-    NotificationNotFound,
     RefusedNotificationUrl,
-    SubscriptionNotFound,
     UnknownEventType,
 )
 from ..models import LoyaltyEvent, WebhookNotification, WebhookSubscription
@@ -161,20 +159,6 @@ def rotate_signature_key(*, subscription: WebhookSubscription, actor: Actor) -> 
         summary=f"Webhook “{subscription}”: signature key rotated",
     )
     return subscription.signature_key
-
-
-def subscription(subscription_id: str) -> WebhookSubscription:
-    found = WebhookSubscription.objects.filter(pk=subscription_id).first()
-    if found is None:
-        raise SubscriptionNotFound()
-    return found
-
-
-def notification(notification_id: object, *, subscription: WebhookSubscription):
-    found = subscription.notifications.filter(pk=notification_id).first()
-    if found is None:
-        raise NotificationNotFound()
-    return found
 
 
 # --- The outbox ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ledger import lookups
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictBooleanField
 from ledger.api.schema import square_errors
@@ -167,7 +168,7 @@ class SubscriptionDetailApi(SquareApiView):
         responses={200: SubscriptionEnvelopeSerializer, **square_errors(404)},
     )
     def get(self, request: Request, subscription_id: str) -> Response:
-        subscription = webhooks.subscription(subscription_id)
+        subscription = lookups.subscription(subscription_id)
         return Response({"subscription": square_subscription(subscription)})
 
     @extend_schema(
@@ -178,7 +179,7 @@ class SubscriptionDetailApi(SquareApiView):
         responses={200: SubscriptionEnvelopeSerializer, **square_errors(400, 404)},
     )
     def put(self, request: Request, subscription_id: str) -> Response:
-        subscription = webhooks.subscription(subscription_id)
+        subscription = lookups.subscription(subscription_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = webhooks.update_subscription(
@@ -195,7 +196,7 @@ class SubscriptionDetailApi(SquareApiView):
         responses={200: serializers.DictField(), **square_errors(404)},
     )
     def delete(self, request: Request, subscription_id: str) -> Response:
-        subscription = webhooks.subscription(subscription_id)
+        subscription = lookups.subscription(subscription_id)
         webhooks.delete_subscription(subscription=subscription, actor=self.actor(request))
         return Response({})
 
@@ -215,7 +216,7 @@ class SignatureKeyApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(404)},
     )
     def post(self, request: Request, subscription_id: str) -> Response:
-        subscription = webhooks.subscription(subscription_id)
+        subscription = lookups.subscription(subscription_id)
         self.InputSerializer(data=request.data).is_valid(raise_exception=True)
         key = webhooks.rotate_signature_key(subscription=subscription, actor=self.actor(request))
         return Response({"signature_key": key})
@@ -238,7 +239,7 @@ class SubscriptionTestApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(400, 404)},
     )
     def post(self, request: Request, subscription_id: str) -> Response:
-        subscription = webhooks.subscription(subscription_id)
+        subscription = lookups.subscription(subscription_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sent: WebhookNotification = webhooks.send_test_notification(
