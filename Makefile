@@ -29,14 +29,15 @@ browser:
 		fi; \
 	fi
 
-# The job worker (bulk imports) and a once-a-minute expiry run beside the dev server;
-# Ctrl-C stops all three. In production, run `manage.py expire_points` from cron instead.
+# The job worker (bulk imports, webhook deliveries) and a once-a-minute expiry and webhook
+# sweep run beside the dev server; Ctrl-C stops all three. In production, run
+# `manage.py expire_points` and `manage.py deliver_webhooks` from cron instead.
 run: deps
 	$(MANAGE) migrate --no-input -v0
 	$(MANAGE) seed_demo
 	@trap 'kill 0' EXIT INT TERM; \
 	$(MANAGE) db_worker --no-reload -v0 & \
-	(while sleep 60; do $(MANAGE) expire_points >/dev/null; done) & \
+	(while sleep 60; do $(MANAGE) expire_points >/dev/null; $(MANAGE) deliver_webhooks >/dev/null; done) & \
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: deps browser

@@ -179,7 +179,7 @@ def _wanted() -> list[tuple[str, frozenset[str]]]:
     return [(pk, frozenset(types)) for pk, types in wanted]
 
 
-def _body(
+def notification_body(
     *, event_type: str, event_id: uuid.UUID, created_at: datetime, kind: str, obj: dict
 ) -> str:
     payload = {
@@ -220,7 +220,7 @@ class _Outbox:
                     event_id=event_id,
                     event_type=event_type,
                     account_id=account_id,
-                    body=_body(
+                    body=notification_body(
                         event_type=event_type,
                         event_id=event_id,
                         created_at=created_at,
@@ -307,7 +307,9 @@ def send_test_notification(
         subscription=subscription,
         event_id=event_id,
         event_type=event_type,
-        body=_body(event_type=event_type, event_id=event_id, created_at=now, kind=kind, obj=obj),
+        body=notification_body(
+            event_type=event_type, event_id=event_id, created_at=now, kind=kind, obj=obj
+        ),
         is_test=True,
         next_attempt_at=now,
         give_up_at=now,  # a test is tried once

@@ -56,3 +56,15 @@ def test_it_leaves_one_agents_adjustment_waiting_for_the_manager(program, var_di
     held.account.refresh_from_db()
     assert held.account.balance == held.account.events.latest("created_at").balance_after
     assert "waits for approval" in capsys.readouterr().out
+
+
+def test_it_shows_a_disabled_webhook_subscription_on_loopback_with_a_log(program, var_dir):
+    from ledger.models import WebhookSubscription
+
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    subscription = WebhookSubscription.objects.get()
+    assert not subscription.enabled
+    assert subscription.notification_url.startswith("http://127.0.0.1:")
+    assert subscription.notifications.count() == 3

@@ -405,3 +405,19 @@ def test_a_program_change_and_an_enrolment_are_notified(receiver, subscription, 
     assert changed["data"]["object"]["loyalty_program"]["id"] == str(program.pk)
     [created] = receiver.of_type("loyalty.account.created")
     assert created["data"]["object"]["loyalty_account"]["mapping"]["phone_number"] == "+14155550199"
+
+
+def test_the_sweep_queues_a_job_for_each_subscription_with_waiting_notifications(
+    receiver, subscription, account, reasons, manager
+):
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    services.adjust_points(
+        account=account, points=5, reason=reasons["REWARD"], actor=Actor.of_operator(manager)
+    )
+    queued = DBTaskResult.objects.filter(task_path__endswith="deliver_webhooks").count()
+    call_command("deliver_webhooks")
+    jobs = DBTaskResult.objects.filter(task_path__endswith="deliver_webhooks")
+    assert jobs.count() == queued + 1
+    assert jobs.latest("enqueued_at").args_kwargs["args"] == [subscription.pk]

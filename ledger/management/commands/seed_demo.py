@@ -25,6 +25,7 @@ from ..demo_data import (
     EVENT_COLUMNS,
     LOT_COLUMNS,
     DemoHistory,
+    ensure_demo_webhook,
     insert_rows,
 )
 
@@ -155,6 +156,8 @@ class Command(BaseCommand):
         self._hold_one(program)
 
     def _hold_one(self, program: Program) -> None:
+        if ensure_demo_webhook() is not None:
+            self.stdout.write("A disabled demo webhook subscription shows the webhooks page.")
         held = ensure_held_adjustment(program)
         if held is not None:
             self.stdout.write(
