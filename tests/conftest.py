@@ -7,6 +7,7 @@ from ledger.models import Reason
 from ledger.services import Actor, adjust_points, create_program
 
 from .factories import AccountFactory, operator
+from .receiver import Receiver, start_receiver
 
 
 def _flush_past_append_only_triggers(original):
@@ -121,3 +122,12 @@ def funded(account, reasons, manager):
     )
     account.refresh_from_db()
     return account
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    """A webhook receiver on loopback that answers `receiver.status` and records what came."""
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+    server.server_close()

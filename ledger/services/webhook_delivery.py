@@ -34,8 +34,6 @@ from .webhook_network import Reply, post
 log = logging.getLogger(__name__)
 Status = WebhookNotification.Status
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
-# How long a job keeps going before it yields the worker to other jobs (it re-queues itself).
-JOB_SECONDS = 30
 HEAD_WINDOW = 500
 
 
@@ -146,9 +144,10 @@ def _hold_next(subscription_id: str, now: datetime) -> WebhookNotification | Non
 
 def deliver_due(*, subscription_id: str) -> int:
     """Post the subscription's due notifications until none is due, one fails, or the job
-    has run JOB_SECONDS; how many were attempted."""
+    has run for one timeout (then it yields the worker to the other subscriptions' jobs and
+    queues itself again); how many were attempted."""
     started, attempted = time.monotonic(), 0
-    while time.monotonic() - started < JOB_SECONDS:
+    while time.monotonic() - started < settings.WEBHOOK_TIMEOUT_SECONDS:
         # Cleared before each look, so a notification committed after it wakes a new job.
         caches["shared"].delete(_wake_key(subscription_id))
         subscription = WebhookSubscription.objects.filter(pk=subscription_id).first()

@@ -7,17 +7,8 @@ from square.utils.webhooks_helper import verify_signature
 
 from ledger.services import webhook_delivery
 from tests.factories import AccountFactory
-from tests.webhooks.conftest import start_receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_sdk_flow(square, program, receiver):

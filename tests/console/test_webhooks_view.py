@@ -7,18 +7,9 @@ from django.urls import reverse
 from ledger import services
 from ledger.models import WebhookNotification, WebhookSubscription
 from ledger.services import Actor, webhook_delivery, webhooks
-from tests.webhooks.conftest import start_receiver
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

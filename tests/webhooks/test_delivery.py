@@ -315,7 +315,7 @@ def test_resend_posts_the_same_event_id_again(receiver, subscription, account, r
 def test_one_hanging_receiver_does_not_hold_up_another_subscription(
     receiver, subscription, account, reasons, manager, settings
 ):
-    from tests.webhooks.conftest import start_receiver
+    from tests.receiver import start_receiver
 
     slow, server = start_receiver()
     slow.delay = 3
