@@ -88,7 +88,9 @@ def webhooks_to_loopback_only(settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     from django.core.cache import caches
 
-    caches["shared"].clear()  # which subscriptions want what, and the workers' wake marks
+    from ledger.services.webhooks import wanted_cache_key
+
+    caches["shared"].delete(wanted_cache_key())
 
 
 @pytest.fixture(autouse=True)

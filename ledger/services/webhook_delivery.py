@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
@@ -187,7 +187,7 @@ def deliver_webhooks(subscription_id: str) -> int:
 
 
 def _wake_key(subscription_id: str) -> str:
-    return f"webhooks:wake:{subscription_id}"
+    return f"webhooks:wake:{connection.settings_dict['NAME']}:{subscription_id}"
 
 
 def _queue(subscription_id: str, *, run_after: datetime | None = None) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
@@ -34,6 +34,7 @@ from ..models import LoyaltyEvent, WebhookNotification, WebhookSubscription
 from ..selectors.square import square_account, square_event, square_program, timestamp
 from . import webhook_delivery
 from .actors import Actor
+from .idempotency import idempotent
 from .webhook_network import check_url
 
 # Square's event types that this server sends, and the Square API version that brought each.
@@ -45,7 +46,11 @@ EVENT_TYPES = {
 }
 API_VERSION = "2025-01-23"
 WEBHOOK_CACHE_SECONDS = 30
-_CACHE_KEY = "webhooks:wanted"
+
+
+def wanted_cache_key() -> str:
+    # Per database: processes sharing a cache (one Redis, one cache folder) may serve others.
+    return f"webhooks:wanted:{connection.settings_dict['NAME']}"
 
 
 def _require_rights(actor: Actor) -> None:
@@ -68,13 +73,14 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
 
 
 def _forget_wanted() -> None:
-    transaction.on_commit(lambda: caches["shared"].delete(_CACHE_KEY))
+    transaction.on_commit(lambda: caches["shared"].delete(wanted_cache_key()))
 
 
 def new_signature_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+@idempotent("webhook", own_scope=True)
 @transaction.atomic
 def create_subscription(
     *,
@@ -84,8 +90,10 @@ def create_subscription(
     name: str = "",
     enabled: bool = True,
     api_version: str = "",
+    idempotency_key: str | None = None,
 ) -> WebhookSubscription:
-    """A new subscription, with a new signature key (show it once)."""
+    """A new subscription, with a new signature key (show it once). Under an idempotency key,
+    a retry returns the subscription the first request made."""
     _require_rights(actor)
     subscription = WebhookSubscription.objects.create(
         name=name.strip(),
@@ -167,7 +175,7 @@ def rotate_signature_key(*, subscription: WebhookSubscription, actor: Actor) -> 
 def _wanted() -> list[tuple[str, frozenset[str]]]:
     """(subscription id, its event types) of every enabled subscription, from the cache."""
     cache = caches["shared"]
-    wanted = cache.get(_CACHE_KEY)
+    wanted = cache.get(wanted_cache_key())
     if wanted is None:
         wanted = [
             (pk, list(types))
@@ -175,7 +183,7 @@ def _wanted() -> list[tuple[str, frozenset[str]]]:
                 "id", "event_types"
             )
         ]
-        cache.set(_CACHE_KEY, wanted, timeout=WEBHOOK_CACHE_SECONDS)
+        cache.set(wanted_cache_key(), wanted, timeout=WEBHOOK_CACHE_SECONDS)
     return [(pk, frozenset(types)) for pk, types in wanted]
 
 

@@ -25,6 +25,15 @@ def test_the_sdk_flow(square, program, receiver):
         idempotency_key="sub-1",
     ).subscription
     assert created.id.startswith("wbhk_") and created.enabled and created.signature_key
+    replayed = square.webhooks.subscriptions.create(
+        subscription={
+            "name": "POS",
+            "event_types": ["loyalty.event.created", "loyalty.account.updated"],
+            "notification_url": receiver.url,
+        },
+        idempotency_key="sub-1",
+    ).subscription
+    assert replayed.id == created.id
     key = created.signature_key
 
     square.loyalty.accounts.adjust(

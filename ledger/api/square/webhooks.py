@@ -52,6 +52,10 @@ class SubscriptionSerializer(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
+class EmptySerializer(serializers.Serializer):
+    """Square answers a deletion with `{}`."""
+
+
 class SubscriptionEnvelopeSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer()
 
@@ -151,6 +155,7 @@ class SubscriptionListApi(SquareApiView):
             enabled=given.get("enabled", True),
             api_version=given.get("api_version", ""),
             actor=self.actor(request),
+            idempotency_key=data.validated_data.get("idempotency_key"),
         )
         return Response({"subscription": square_subscription(subscription, with_key=True)})
 
@@ -193,7 +198,7 @@ class SubscriptionDetailApi(SquareApiView):
         operation_id="square_delete_webhook_subscription",
         tags=["Square Webhooks"],
         parameters=[SUBSCRIPTION_ID],
-        responses={200: serializers.DictField(), **square_errors(404)},
+        responses={200: EmptySerializer, **square_errors(404)},
     )
     def delete(self, request: Request, subscription_id: str) -> Response:
         subscription = lookups.subscription(subscription_id)
