@@ -418,8 +418,14 @@ class WebhookNotification(models.Model):
         FAILED = "FAILED", "Failed"
 
     id = models.BigAutoField(primary_key=True)
+    # No database constraint: a writer may still hold a cached list of subscriptions that
+    # names one being deleted, and its ledger event must not fail for that; such a row is
+    # never delivered (the worker finds no subscription) and is deleted with the others.
     subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="notifications"
+        WebhookSubscription,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="notifications",
     )
     event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     event_type = models.CharField(max_length=60)

@@ -14,7 +14,7 @@ one INSERT.
 import json
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.conf import settings
@@ -151,6 +151,7 @@ def delete_subscription(*, subscription: WebhookSubscription, actor: Actor) -> N
         target=subscription,
         summary=f"Webhook “{subscription}” deleted",
     )
+    WebhookNotification.objects.filter(subscription_id=subscription.pk).delete()
     subscription.delete()
     _forget_wanted()
 
@@ -212,7 +213,7 @@ class _Outbox:
         event_type: str,
         *,
         kind: str,
-        render,
+        render: Callable[[], dict],
         created_at: datetime,
         account_id: object = None,
     ) -> None:

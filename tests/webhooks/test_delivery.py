@@ -421,3 +421,18 @@ def test_the_sweep_queues_a_job_for_each_subscription_with_waiting_notifications
     jobs = DBTaskResult.objects.filter(task_path__endswith="deliver_webhooks")
     assert jobs.count() == queued + 1
     assert jobs.latest("enqueued_at").args_kwargs["args"] == [subscription.pk]
+
+
+def test_a_subscription_deleted_under_a_stale_cache_never_fails_an_adjustment(
+    subscription, account, reasons, manager
+):
+    actor = Actor.of_operator(manager)
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    # Deleted by another process whose cache invalidation this process has not seen yet.
+    type(subscription).objects.filter(pk=subscription.pk).delete()
+
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+
+    account.refresh_from_db()
+    assert account.balance == 2
+    assert deliver(subscription) == 0
