@@ -37,6 +37,16 @@ SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 HEAD_WINDOW = 500
 
 
+def shared_cache(operation: str, *args: object, failed: object = None, **kwargs: object) -> object:
+    """`caches["shared"].<operation>(...)`, or `failed` when the cache is unreachable (Redis
+    down): webhooks then cost a query or a spare job, never a failed ledger write."""
+    try:
+        return getattr(caches["shared"], operation)(*args, **kwargs)
+    except Exception as exc:  # the cache client's own errors (redis.ConnectionError, ...)
+        log.warning("Webhook cache unavailable (%s): %s", operation, exc)
+        return failed
+
+
 def signature(*, key: str, url: str, body: str) -> str:
     """Square's signature: base64(HMAC-SHA256(key, notification URL + body))."""
     digest = hmac.new(key.encode(), (url + body).encode(), hashlib.sha256).digest()
@@ -149,7 +159,7 @@ def deliver_due(*, subscription_id: str) -> int:
     started, attempted = time.monotonic(), 0
     while time.monotonic() - started < settings.WEBHOOK_TIMEOUT_SECONDS:
         # Cleared before each look, so a notification committed after it wakes a new job.
-        caches["shared"].delete(_wake_key(subscription_id))
+        shared_cache("delete", _wake_key(subscription_id))
         subscription = WebhookSubscription.objects.filter(pk=subscription_id).first()
         if subscription is None or not subscription.enabled:
             return attempted
@@ -202,7 +212,7 @@ def wake(subscription_ids: set[str]) -> None:
     A job already queued and not started will see them, so at most one is queued at a time
     (the mark is a cache entry, not SQL, to keep the ledger's write path short)."""
     for subscription_id in subscription_ids:
-        if caches["shared"].add(_wake_key(subscription_id), 1, timeout=60):
+        if shared_cache("add", _wake_key(subscription_id), 1, timeout=60, failed=True):
             _queue(subscription_id)
 
 

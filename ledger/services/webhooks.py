@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -73,7 +72,7 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
 
 
 def _forget_wanted() -> None:
-    transaction.on_commit(lambda: caches["shared"].delete(wanted_cache_key()))
+    transaction.on_commit(lambda: webhook_delivery.shared_cache("delete", wanted_cache_key()))
 
 
 def new_signature_key() -> str:
@@ -175,8 +174,7 @@ def rotate_signature_key(*, subscription: WebhookSubscription, actor: Actor) -> 
 
 def _wanted() -> list[tuple[str, frozenset[str]]]:
     """(subscription id, its event types) of every enabled subscription, from the cache."""
-    cache = caches["shared"]
-    wanted = cache.get(wanted_cache_key())
+    wanted = webhook_delivery.shared_cache("get", wanted_cache_key())
     if wanted is None:
         wanted = [
             (pk, list(types))
@@ -184,7 +182,9 @@ def _wanted() -> list[tuple[str, frozenset[str]]]:
                 "id", "event_types"
             )
         ]
-        cache.set(wanted_cache_key(), wanted, timeout=WEBHOOK_CACHE_SECONDS)
+        webhook_delivery.shared_cache(
+            "set", wanted_cache_key(), wanted, timeout=WEBHOOK_CACHE_SECONDS
+        )
     return [(pk, frozenset(types)) for pk, types in wanted]
 
 

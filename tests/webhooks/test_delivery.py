@@ -436,3 +436,22 @@ def test_a_subscription_deleted_under_a_stale_cache_never_fails_an_adjustment(
     account.refresh_from_db()
     assert account.balance == 2
     assert deliver(subscription) == 0
+
+
+def test_with_the_shared_cache_down_adjustments_still_notify(
+    receiver, subscription, account, reasons, manager, settings
+):
+    from tests.reliability.server import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        },
+    }
+    services.adjust_points(
+        account=account, points=5, reason=reasons["REWARD"], actor=Actor.of_operator(manager)
+    )
+    assert deliver(subscription) == 2
