@@ -36,6 +36,13 @@ ACTIONS = {
     "webhook.deleted": "Webhook subscription deleted",
     "webhook.key_rotated": "Webhook signature key rotated",
     "webhook.resent": "Webhook notification resent",
+    # Account operations
+    "account.merged": "Accounts merged",
+    "account.transferred": "Points transferred",
+    # reward tiers
+    "reward_tier.added": "Reward tier added",
+    "reward_tier.renamed": "Reward tier renamed",
+    "reward_tier.retired": "Reward tier retired",
 }
 
 

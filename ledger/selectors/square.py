@@ -21,18 +21,29 @@ SQUARE_TYPES = {
     "ADJUST_POINTS": LoyaltyEvent.Type.ADJUST_POINTS,
     "EXPIRE_POINTS": LoyaltyEvent.Type.EXPIRE_POINTS,
     "OTHER": LoyaltyEvent.Type.REVERSAL,
-    "CREATE_REWARD": None,
-    "REDEEM_REWARD": None,
-    "DELETE_REWARD": None,
+    "CREATE_REWARD": LoyaltyEvent.Type.CREATE_REWARD,
+    "REDEEM_REWARD": LoyaltyEvent.Type.REDEEM_REWARD,
+    "DELETE_REWARD": LoyaltyEvent.Type.DELETE_REWARD,
     "ACCUMULATE_PROMOTION_POINTS": None,
 }
 SQUARE_TYPE_CHOICES = list(SQUARE_TYPES)
-_SQUARE_TYPE_OF = {ours: theirs for theirs, ours in SQUARE_TYPES.items() if ours}
+SQUARE_TYPE_OF = {ours: theirs for theirs, ours in SQUARE_TYPES.items() if ours}
+# Transfers and merges have no Square type: like a reversal, they are Square's OTHER.
+PAIRED_TYPES = (
+    LoyaltyEvent.Type.TRANSFER_OUT,
+    LoyaltyEvent.Type.TRANSFER_IN,
+    LoyaltyEvent.Type.MERGE_OUT,
+    LoyaltyEvent.Type.MERGE_IN,
+)
+SQUARE_TYPE_OF.update(dict.fromkeys(PAIRED_TYPES, "OTHER"))
 _BODY_OF = {
     "ACCUMULATE_POINTS": "accumulate_points",
     "ADJUST_POINTS": "adjust_points",
     "EXPIRE_POINTS": "expire_points",
     "OTHER": "other_event",
+    "CREATE_REWARD": "create_reward",
+    "REDEEM_REWARD": "redeem_reward",
+    "DELETE_REWARD": "delete_reward",
 }
 # Square knows two sources: its own apps, and the API. Every API dialect here is "the API".
 _API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
@@ -102,8 +113,11 @@ def square_account(account: LoyaltyAccount, *, as_of: LoyaltyEvent | None = None
 
 
 def square_event(event: LoyaltyEvent) -> dict:
-    square_type = _SQUARE_TYPE_OF[event.type]
+    # A type Square has no word for is its catch-all OTHER, so every event can be shown.
+    square_type = SQUARE_TYPE_OF.get(event.type, "OTHER")
     body: dict = {"loyalty_program_id": str(event.program_id), "points": event.points}
+    if square_type.endswith("_REWARD") and event.reward_id:
+        body["reward_id"] = str(event.reward_id)
     if square_type == "ADJUST_POINTS" and event.reason_text:
         body["reason"] = event.reason_text
     if square_type == "ACCUMULATE_POINTS" and event.order_id:

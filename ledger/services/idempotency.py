@@ -17,7 +17,7 @@ from django.db import IntegrityError, models, transaction
 from accounts.models import LoyaltyAccount
 
 from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, SubscriptionNotFound
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, WebhookSubscription
+from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reward, WebhookSubscription
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -67,6 +67,9 @@ def _remember(record: IdempotencyRecord, result: object) -> None:
     elif isinstance(made, ApprovalRequest):
         record.response = {"approval_request": str(made.pk)}
         record.save(update_fields=["response"])
+    elif isinstance(made, Reward):
+        record.response = {"reward": str(made.pk)}
+        record.save(update_fields=["response"])
     elif isinstance(made, LoyaltyAccount):
         record.response = {"loyalty_account_id": str(made.pk)}
         record.save(update_fields=["response"])
@@ -88,6 +91,8 @@ def _recall(record: IdempotencyRecord) -> object:
         if not subscription.exists():
             raise SubscriptionNotFound("The subscription this key created was deleted since.")
         return subscription.get()
+    if "reward" in response:
+        return Reward.objects.select_related("tier", "account__program").get(pk=response["reward"])
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])
 
 

@@ -74,6 +74,14 @@ class EventOutputSerializer(serializers.Serializer):
     order_id = serializers.CharField(allow_null=True)
     location_id = serializers.CharField()
     reverses = serializers.UUIDField(source="reverses_id", allow_null=True)
+    counterpart = serializers.UUIDField(
+        source="counterpart_id",
+        allow_null=True,
+        help_text="The other half of a transfer or merge (on the other account).",
+    )
+    earned_moved = serializers.IntegerField(
+        help_text="Points earned that a merge moved (besides `points`)."
+    )
     reversed_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 

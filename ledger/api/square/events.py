@@ -15,7 +15,7 @@ from ledger.api.auth import SquareApiView
 from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.selectors import EventQuery, event_page
-from ledger.selectors.square import SQUARE_TYPE_CHOICES, SQUARE_TYPES, square_event
+from ledger.selectors.square import SQUARE_TYPE_CHOICES, SQUARE_TYPE_OF, SQUARE_TYPES, square_event
 
 from .accounts import invalid
 
@@ -209,7 +209,9 @@ class EventSearchApi(SquareApiView):
         types = None
         if filters.get("type_filter"):
             types = tuple(
-                SQUARE_TYPES[t] for t in filters["type_filter"]["types"] if SQUARE_TYPES[t]
+                ours
+                for ours, theirs in SQUARE_TYPE_OF.items()
+                if theirs in filters["type_filter"]["types"]
             )
         location_ids = (filters.get("location_filter") or {}).get("location_ids")
         query = EventQuery(

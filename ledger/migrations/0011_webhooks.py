@@ -10,7 +10,7 @@ import ledger.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0006_square_reason_and_approval_source"),
+        ("ledger", "0010_account_operations"),
     ]
 
     operations = [
