@@ -141,6 +141,18 @@ def batch(batch_id: object, *, program: Program) -> BulkBatch:
     return _by_id(batches, batch_id, program, BatchNotFound())
 
 
+def reward_tier(tier_id: object, *, program: Program | None = None) -> RewardTier:
+    """The reward tier with this id (in `program`, when given), retired or not: issuing from
+    a retired tier is refused by the service with its own message."""
+    return _by_id(RewardTier.objects.all(), tier_id, program, RewardTierNotFound())
+
+
+def reward(reward_id: object, *, program: Program | None = None) -> Reward:
+    """The reward with this id (in `program`, when given), with its tier and account."""
+    rewards = Reward.objects.select_related("tier", "account__program")
+    return _by_id(rewards, reward_id, program, RewardNotFound())
+
+
 # --- Webhooks --------------------------------------------------------------------------------
 
 
@@ -160,15 +172,3 @@ def notification(notification_id: object, *, subscription: WebhookSubscription):
     if found is None:
         raise NotificationNotFound()
     return found
-
-
-def reward_tier(tier_id: object, *, program: Program | None = None) -> RewardTier:
-    """The reward tier with this id (in `program`, when given), retired or not: issuing from
-    a retired tier is refused by the service with its own message."""
-    return _by_id(RewardTier.objects.all(), tier_id, program, RewardTierNotFound())
-
-
-def reward(reward_id: object, *, program: Program | None = None) -> Reward:
-    """The reward with this id (in `program`, when given), with its tier and account."""
-    rewards = Reward.objects.select_related("tier", "account__program")
-    return _by_id(rewards, reward_id, program, RewardNotFound())

@@ -460,6 +460,95 @@ class ApprovalRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.points:+d} on {self.account_id} ({self.status})"
 
+    @property
+    def reason_label(self) -> str:
+        return self.reason.label if self.reason is not None else self.reason_text
+
+    @property
+    def what(self) -> str:
+        """The operation in words, for the queue and the audit log."""
+        if self.kind == self.Kind.TRANSFER:
+            return f"Transfer {self.points:,} to {self.target.display_name}"
+        if self.kind == self.Kind.MERGE:
+            return f"Merge into {self.target.display_name}"
+        return "Adjustment"
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTier(models.Model):
+    """What a program offers for a number of points (Square's reward tier).
+
+    A tier's points are fixed once it exists (rewards made from it carry their own copy);
+    its name may change; retiring it stops new rewards and keeps the ones already issued.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="reward_tiers")
+    name = models.CharField(max_length=200)
+    points = models.BigIntegerField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["points", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_tier_points_positive"),
+            models.CheckConstraint(condition=~Q(name=""), name="reward_tier_name_nonempty"),
+            models.CheckConstraint(
+                condition=Q(active=True, retired_at__isnull=True)
+                | Q(active=False, retired_at__isnull=False),
+                name="reward_tier_retired_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:,})"
+
+
+class Reward(models.Model):
+    """Points a customer has turned into a reward: taken from the balance when it is issued
+    (a CREATE_REWARD event), then either used (REDEEMED, final; a REDEEM_REWARD event of no
+    points) or given back (DELETED; a DELETE_REWARD event returning the points to the lots
+    they came from). The status is the latest of the reward's events, kept here like the
+    account's balance, by `ledger.services` only."""
+
+    class Status(models.TextChoices):
+        ISSUED = "ISSUED", "Issued"
+        REDEEMED = "REDEEMED", "Redeemed"
+        DELETED = "DELETED", "Deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="rewards", db_index=False
+    )
+    tier = models.ForeignKey(RewardTier, on_delete=models.PROTECT, related_name="rewards")
+    points = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
+    order_id = models.CharField(max_length=191, null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_points_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="REDEEMED") & Q(redeemed_at__isnull=False))
+                | (~Q(status="REDEEMED") & Q(redeemed_at__isnull=True)),
+                name="reward_redeemed_at_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "updated_at", "id"], name="reward_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:,} on {self.account_id} ({self.status})"
+
 
 # --- Webhooks --------------------------------------------------------------------------------
 
@@ -554,92 +643,3 @@ class WebhookNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.status})"
-
-    @property
-    def reason_label(self) -> str:
-        return self.reason.label if self.reason is not None else self.reason_text
-
-    @property
-    def what(self) -> str:
-        """The operation in words, for the queue and the audit log."""
-        if self.kind == self.Kind.TRANSFER:
-            return f"Transfer {self.points:,} to {self.target.display_name}"
-        if self.kind == self.Kind.MERGE:
-            return f"Merge into {self.target.display_name}"
-        return "Adjustment"
-
-
-# --- Rewards ---------------------------------------------------------------------------------
-
-
-class RewardTier(models.Model):
-    """What a program offers for a number of points (Square's reward tier).
-
-    A tier's points are fixed once it exists (rewards made from it carry their own copy);
-    its name may change; retiring it stops new rewards and keeps the ones already issued.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="reward_tiers")
-    name = models.CharField(max_length=200)
-    points = models.BigIntegerField()
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField()
-    retired_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["points", "name"]
-        constraints = [
-            models.CheckConstraint(condition=Q(points__gt=0), name="reward_tier_points_positive"),
-            models.CheckConstraint(condition=~Q(name=""), name="reward_tier_name_nonempty"),
-            models.CheckConstraint(
-                condition=Q(active=True, retired_at__isnull=True)
-                | Q(active=False, retired_at__isnull=False),
-                name="reward_tier_retired_consistent",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.points:,})"
-
-
-class Reward(models.Model):
-    """Points a customer has turned into a reward: taken from the balance when it is issued
-    (a CREATE_REWARD event), then either used (REDEEMED, final; a REDEEM_REWARD event of no
-    points) or given back (DELETED; a DELETE_REWARD event returning the points to the lots
-    they came from). The status is the latest of the reward's events, kept here like the
-    account's balance, by `ledger.services` only."""
-
-    class Status(models.TextChoices):
-        ISSUED = "ISSUED", "Issued"
-        REDEEMED = "REDEEMED", "Redeemed"
-        DELETED = "DELETED", "Deleted"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
-    account = models.ForeignKey(
-        LoyaltyAccount, on_delete=models.PROTECT, related_name="rewards", db_index=False
-    )
-    tier = models.ForeignKey(RewardTier, on_delete=models.PROTECT, related_name="rewards")
-    points = models.BigIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
-    order_id = models.CharField(max_length=191, null=True, blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(points__gt=0), name="reward_points_positive"),
-            models.CheckConstraint(
-                condition=(Q(status="REDEEMED") & Q(redeemed_at__isnull=False))
-                | (~Q(status="REDEEMED") & Q(redeemed_at__isnull=True)),
-                name="reward_redeemed_at_consistent",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["account", "status", "updated_at", "id"], name="reward_account"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.points:,} on {self.account_id} ({self.status})"
