@@ -72,6 +72,8 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
 
 
 def _forget_wanted() -> None:
+    # Now, and again once committed: a writer may re-read the old list in between.
+    webhook_delivery.shared_cache("delete", wanted_cache_key())
     transaction.on_commit(lambda: webhook_delivery.shared_cache("delete", wanted_cache_key()))
 
 
