@@ -29,15 +29,16 @@ browser:
 		fi; \
 	fi
 
-# The job worker (bulk imports) and a once-a-minute expiry and stale-batch check run beside
-# the dev server; Ctrl-C stops all three. In production, run `manage.py expire_points` and
-# `recover_bulk_batches` from cron instead (docs/deploy.md). Logs are human-readable here.
+# The job worker (bulk imports, webhook deliveries) and a once-a-minute expiry, stale-batch
+# check and webhook sweep run beside the dev server; Ctrl-C stops all three. In production, run
+# `manage.py expire_points`, `recover_bulk_batches` and `deliver_webhooks` from cron instead
+# (docs/deploy.md). Logs are human-readable here.
 run: deps
 	$(MANAGE) migrate --no-input -v0
 	$(MANAGE) seed_demo
 	@trap 'kill 0' EXIT INT TERM; \
 	$(MANAGE) db_worker --no-reload -v0 & \
-	(while sleep 60; do $(MANAGE) expire_points >/dev/null; $(MANAGE) recover_bulk_batches; done) & \
+	(while sleep 60; do $(MANAGE) expire_points >/dev/null; $(MANAGE) recover_bulk_batches; $(MANAGE) deliver_webhooks >/dev/null; done) & \
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: deps browser

@@ -11,3 +11,13 @@ class LedgerConfig(AppConfig):
         from .metrics import LedgerStateCollector
 
         register_state(LedgerStateCollector())
+
+        from accounts.signals import program_updated
+
+        from .services.webhooks import notify_program_updated
+
+        program_updated.connect(
+            lambda sender, program, **kwargs: notify_program_updated(program),
+            weak=False,
+            dispatch_uid="ledger.webhooks.program_updated",
+        )

@@ -31,6 +31,12 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # Webhooks
+    "webhook.created": "Webhook subscription created",
+    "webhook.changed": "Webhook subscription changed",
+    "webhook.deleted": "Webhook subscription deleted",
+    "webhook.key_rotated": "Webhook signature key rotated",
+    "webhook.resent": "Webhook notification resent",
     # Account operations
     "account.merged": "Accounts merged",
     "account.transferred": "Points transferred",

@@ -300,3 +300,23 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Webhooks (docs/webhooks.md) -------------------------------------------------------------
+# Hosts or networks (CIDR) that notifications are never sent to, checked before connecting;
+# outside DEBUG the private, loopback and link-local ranges by default. ALLOWED punches holes.
+_PRIVATE_NETWORKS = (
+    "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,"
+    "192.168.0.0/16,::/128,::1/128,fc00::/7,fe80::/10"
+)
+_refused = os.environ.get("WEBHOOK_REFUSED_NETWORKS", "" if DEBUG else _PRIVATE_NETWORKS)
+WEBHOOK_REFUSED_NETWORKS = [n.strip() for n in _refused.split(",") if n.strip()]
+_allowed = os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "")
+WEBHOOK_ALLOWED_NETWORKS = [n.strip() for n in _allowed.split(",") if n.strip()]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_RESPONSE_LIMIT = 64 * 1024
+# Retries: exponential from WEBHOOK_RETRY_FIRST_SECONDS, at most WEBHOOK_RETRY_MAX_SECONDS
+# apart, with jitter, for WEBHOOK_RETRY_HOURS; then the notification is failed.
+WEBHOOK_RETRY_FIRST_SECONDS = 15
+WEBHOOK_RETRY_MAX_SECONDS = 3600
+WEBHOOK_RETRY_HOURS = 24
+WEBHOOK_MERCHANT_ID = os.environ.get("WEBHOOK_MERCHANT_ID", "LOYALTY_ADMIN")

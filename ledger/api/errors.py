@@ -34,6 +34,7 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidNotificationUrl,
     InvalidRewardTier,
     NotAllowed,
     NoteRequired,
@@ -49,6 +50,7 @@ from ledger.exceptions import (
     SameAccount,
     SelfApproval,
     TextTooLong,
+    UnknownEventType,
     UnknownLocation,
     UnknownReason,
     WrongCurrency,
@@ -95,6 +97,9 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Webhooks
+    InvalidNotificationUrl: Answer(400, "INVALID_VALUE"),
+    UnknownEventType: Answer(400, "INVALID_VALUE"),
     # Account operations: merges and transfers (a merged account refuses every dialect).
     AccountClosed: Answer(409, "CONFLICT", yotpo_status=422),
     SameAccount: Answer(400, "INVALID_VALUE"),

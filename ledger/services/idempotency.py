@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reward
+from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, SubscriptionNotFound
+from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reward, WebhookSubscription
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -75,6 +75,9 @@ def _remember(record: IdempotencyRecord, result: object) -> None:
     elif isinstance(made, LoyaltyAccount):
         record.response = {"loyalty_account_id": str(made.pk)}
         record.save(update_fields=["response"])
+    elif isinstance(made, WebhookSubscription):
+        record.response = {"webhook_subscription": made.pk}
+        record.save(update_fields=["response"])
     else:
         raise TypeError(f"Cannot remember a {type(made).__name__} under an idempotency key.")
 
@@ -85,6 +88,11 @@ def _recall(record: IdempotencyRecord) -> object:
     response = record.response or {}
     if "approval_request" in response:
         return ApprovalRequest.objects.get(pk=response["approval_request"])
+    if "webhook_subscription" in response:
+        subscription = WebhookSubscription.objects.filter(pk=response["webhook_subscription"])
+        if not subscription.exists():
+            raise SubscriptionNotFound("The subscription this key created was deleted since.")
+        return subscription.get()
     if "reward" in response:
         return Reward.objects.select_related("tier", "account__program").get(pk=response["reward"])
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])

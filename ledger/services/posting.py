@@ -1,8 +1,8 @@
 """Posting an event: the one way a balance changes.
 
 Under the account's row lock, take the time once, append the event with the balance and
-points earned it leaves, update the account's cached sums and the lots, all in the caller's
-transaction.
+points earned it leaves, update the account's cached sums and the lots, and write the
+webhook notifications (the outbox), all in the caller's transaction.
 """
 
 from datetime import datetime, timedelta
@@ -17,6 +17,7 @@ from ..exceptions import AccountLocked
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
+from .webhooks import notify_events
 
 # PostgreSQL's SQLSTATE for a lock wait that ran out of `lock_timeout` (settings).
 LOCK_NOT_AVAILABLE = "55P03"
@@ -109,6 +110,7 @@ def append(
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     update_lots(account, event, balance_before)
     count_posted(event)
+    notify_events([event], {account.pk: account})
     return event
 
 

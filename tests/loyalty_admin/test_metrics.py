@@ -10,7 +10,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.models import Program
 from ledger.models import BulkBatch
 from ledger.services import Actor, adjust_points, apply_batch, upload_bulk_file
-from loyalty_admin import metrics
 from tests.api.conftest import bearer
 from tests.factories import api_client
 
@@ -100,16 +99,6 @@ def test_it_counts_bulk_rows_and_batches_by_status(
     assert value(after, rows) == value(before, rows) + 2
     assert value(after, "loyalty_bulk_batches", status="applied") == 1
     assert BulkBatch.objects.get().status == BulkBatch.Status.APPLIED
-
-
-def test_the_webhook_delivery_counter_is_ready(client):
-    before = scrape(client)
-
-    metrics.count_webhook_delivery(status="delivered")
-
-    after = scrape(client)
-    name = "loyalty_webhook_deliveries_total"
-    assert value(after, name, status="delivered") == value(before, name, status="delivered") + 1
 
 
 def test_other_networks_get_404(client, settings):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Program
 from ledger import services
 from ledger.models import BulkBatch, LoyaltyEvent, RewardTier
-from ledger.services import Actor
+from ledger.services import Actor, webhooks
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
 
@@ -185,6 +185,18 @@ MATRIX: dict[str, Rule] = {
         body=lambda: {"customer_email": "matrix@example.com", "point_adjustment_amount": 5},
     ),
     "yotpo-customers": Rule("GET", KEY_READ, query={"customer_email": "matrix@example.com"}),
+    # Webhooks (the console's and Square's subscriptions API)
+    "webhooks": Rule("GET", CONSOLE_MANAGER),
+    "webhook": Rule("GET", CONSOLE_MANAGER),
+    "webhook-test": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-rotate": Rule("POST", (LOGIN, 403, 200, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-delete": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-resend": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "square-webhook-event-types": Rule("GET", KEY_READ),
+    "square-webhook-subscriptions": Rule("GET", KEY_READ),
+    "square-webhook-subscription": Rule("GET", KEY_READ),
+    "square-webhook-signature-key": Rule("POST", KEY_WRITE, body=dict),
+    "square-webhook-test": Rule("POST", KEY_WRITE, body=dict),
     "yotpo-redemption-options": Rule(
         "GET", KEY_READ, query={"customer_email": "matrix@example.com"}
     ),
@@ -278,8 +290,31 @@ def world(program, reasons, manager):
         assert held.held
         return str(held.approval.pk)
 
+    subscriptions = []
+
+    def subscription_id() -> str:
+        # Loopback's discard port: a test notification is refused at once, nothing listens.
+        subscriptions.append(
+            webhooks.create_subscription(
+                notification_url="http://127.0.0.1:9/matrix",
+                event_types=["loyalty.event.created"],
+                actor=Actor.of_operator(manager),
+            )
+        )
+        return subscriptions[-1].pk
+
+    def notification_id() -> str:
+        # Of the subscription the same path names (built just before).
+        return str(
+            webhooks.send_test_notification(
+                subscription=subscriptions[-1], actor=Actor.of_operator(manager)
+            ).pk
+        )
+
     return {
         "params": {
+            "subscription_id": subscription_id,
+            "notification_id": notification_id,
             "account_id": lambda: str(account.pk),
             "approval_id": approval_id,
             "request_id": approval_id,

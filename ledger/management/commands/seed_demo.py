@@ -31,6 +31,7 @@ from ..demo_data import (
     EVENT_COLUMNS,
     LOT_COLUMNS,
     DemoHistory,
+    ensure_demo_webhook,
     insert_rows,
 )
 from ..demo_operations import seed_operations
@@ -217,6 +218,8 @@ class Command(BaseCommand):
     def _hold_one(self, program: Program) -> None:
         for line in seed_operations(program):
             self.stdout.write(line)
+        if ensure_demo_webhook() is not None:
+            self.stdout.write("A disabled demo webhook subscription shows the webhooks page.")
         held = ensure_held_adjustment(program)
         if held is not None:
             self.stdout.write(
