@@ -15,6 +15,7 @@ from ledger.exceptions import LedgerError
 from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.selectors import account_approval_requests, account_history, upcoming_expirations
 from ledger.services import AdjustmentPreview, adjust_points, preview_adjustment
+from loyalty_admin import metrics
 from loyalty_admin.decorators import operator_required
 from loyalty_admin.pagination import InvalidCursor
 
@@ -99,6 +100,7 @@ def adjustment_create(request: HttpRequest, account_id: UUID) -> HttpResponse:
                 account=account, actor=actor, **arguments, **form.event_fields()
             )
         except LedgerError as error:
+            metrics.count_refusal(face=actor.source, code=error.code)
             form.add_ledger_error(error)
             # The preview beside the form shows the same refusal and keeps submit disabled.
             preview = preview_adjustment(account=account, actor=actor, **arguments)

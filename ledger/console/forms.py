@@ -358,6 +358,28 @@ class RewardActionForm(ConsoleForm):
     token = forms.UUIDField(widget=forms.HiddenInput)
 
 
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+class WebhookSubscriptionForm(ConsoleForm):
+    name = forms.CharField(max_length=64, required=False)
+    notification_url = forms.CharField(
+        label="Notification URL",
+        max_length=2000,
+        help_text="http:// or https://; every notification is signed with the subscription's key.",
+    )
+    event_types = forms.MultipleChoiceField(
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What to send.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, event_types: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = [(t, t) for t in event_types]
+
+
 # --- Account operations: merge a duplicate, transfer points -----------------------------------
 
 

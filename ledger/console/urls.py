@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from . import account, approvals, bulk, history, operations, reasons, reversals, rewards
+from . import (
+    account,
+    approvals,
+    bulk,
+    history,
+    operations,
+    reasons,
+    reversals,
+    rewards,
+    webhooks,
+)
 
 urlpatterns = [
     path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
@@ -60,4 +70,21 @@ urlpatterns = [
     path("accounts/<uuid:account_id>/rewards", rewards.reward_create, name="reward-create"),
     path("rewards/<uuid:reward_id>/redeem", rewards.reward_redeem, name="reward-redeem"),
     path("rewards/<uuid:reward_id>/delete", rewards.reward_delete, name="reward-delete"),
+    # Webhooks
+    path("webhooks/", webhooks.subscriptions, name="webhooks"),
+    path("webhooks/<str:subscription_id>/", webhooks.subscription_detail, name="webhook"),
+    path("webhooks/<str:subscription_id>/test", webhooks.subscription_test, name="webhook-test"),
+    path(
+        "webhooks/<str:subscription_id>/rotate",
+        webhooks.subscription_rotate_key,
+        name="webhook-rotate",
+    ),
+    path(
+        "webhooks/<str:subscription_id>/delete", webhooks.subscription_delete, name="webhook-delete"
+    ),
+    path(
+        "webhooks/<str:subscription_id>/notifications/<int:notification_id>/resend",
+        webhooks.notification_resend,
+        name="webhook-resend",
+    ),
 ]

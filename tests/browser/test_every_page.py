@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from accounts.models import Program
 from ledger.models import LoyaltyEvent
-from ledger.services import Actor, adjust_points, upload_bulk_file
+from ledger.services import Actor, add_reward_tier, adjust_points, create_reward, upload_bulk_file
+from ledger.services.webhooks import EVENT_TYPES, create_subscription
 from loyalty_admin import audit
 
 from .conftest import axe_violations, log_in, watch_console
@@ -30,6 +31,20 @@ def test_every_page_is_clean(page, manager, agent, customer, program, reasons):
     )
     audit.record(action="login", actor=agent, summary=f"{agent.email} logged in", ip="127.0.0.1")
     event = LoyaltyEvent.objects.get(account=customer)
+    tier = add_reward_tier(
+        program=program, name="Free coffee", points=150, actor=Actor.of_operator(manager)
+    )
+    create_reward(account=customer, tier=tier, actor=Actor.of_operator(agent))
+    # Its notifications wait in the log: nothing delivers them in this test.
+    subscription = create_subscription(
+        notification_url="http://127.0.0.1:9/hook",
+        event_types=list(EVENT_TYPES),
+        actor=Actor.of_operator(manager),
+        name="Till",
+    )
+    adjust_points(
+        account=customer, points=5, reason=reasons["REWARD"], actor=Actor.of_operator(manager)
+    )
     seen = watch_console(page)
     log_in(page, manager)
     problems = {}
@@ -47,6 +62,8 @@ def test_every_page_is_clean(page, manager, agent, customer, program, reasons):
         "/bulk/",
         f"/bulk/{batch.pk}/",
         "/program/",
+        "/webhooks/",
+        f"/webhooks/{subscription.pk}/",
         f"/accounts/{uuid.uuid4()}/",
     ):
         page.goto(path)

@@ -38,6 +38,8 @@ def console_paths(account, reason) -> list[str]:
         # rewards
         "tier_id": "00000000-0000-0000-0000-000000000000",
         "reward_id": "00000000-0000-0000-0000-000000000000",
+        "subscription_id": "wbhk_0",
+        "notification_id": "1",
     }
     paths = []
     for route, pattern in url_patterns():

@@ -17,9 +17,10 @@ from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.models import LoyaltyEvent, Reward
 from ledger.selectors import account_rewards
+from ledger.selectors.square import timestamp
 from loyalty_admin.pagination import keyset_page
 
-from .accounts import named_in_body, square_page, timestamp
+from .accounts import named_in_body, square_page
 from .events import SquareEventSerializer, square_event
 
 REWARD_ID = OpenApiParameter("reward_id", str, OpenApiParameter.PATH)
