@@ -1,8 +1,10 @@
 """Who calls the API, what they may do, and how often: keys, scopes, sessions, rate limits.
 
 * API keys (`ApiClient`, only a hash stored): `Authorization: Bearer <key>` for the native API
-  and the Square dialect; `x-api-key: <key>` or `?api_key=<key>` for the Yotpo dialect. The key
-  is looked up on every request, so a revoked key is refused on the next one.
+  and the Square dialect; `x-api-key: <key>` or `?api_key=<key>` for the Yotpo dialect. Each
+  process remembers the keys in use for a few seconds (`loyalty_admin.api_keys`): a revoked
+  key is refused at once by the process that revoked it, and by every other one within
+  `API_KEY_CACHE_SECONDS` (5 s by default).
 * A key needs the "read" scope to read and "write" to change anything; a view whose POST only
   reads (a search, a preview) says so with `required_scope = "read"`.
 * The native API also accepts an operator's session (with CSRF); operators act as themselves.
@@ -37,6 +39,7 @@ from ledger import lookups
 from ledger.exceptions import ProgramNotFound
 from ledger.models import LoyaltyEvent
 from ledger.services import Actor
+from loyalty_admin import api_keys
 from loyalty_admin.audit import client_ip
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_operator
@@ -64,10 +67,9 @@ def client_for_key(key: str) -> ApiClient:
     """The usable API client holding `key`; AuthenticationFailed otherwise."""
     if not key or len(key) > 200 or "\x00" in key or "." not in key:
         raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-    try:
-        client = ApiClient.objects.get_from_key(key)
-    except ApiClient.DoesNotExist:
-        raise exceptions.AuthenticationFailed("Unknown or revoked API key.") from None
+    client = api_keys.client_for_key(key)
+    if client is None:
+        raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
     if client.has_expired:
         raise exceptions.AuthenticationFailed("This API key has expired.")
     return client

@@ -11,15 +11,21 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
+from ..exceptions import AccountNotFound
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
 
 
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
-    """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
-    IMMEDIATE transactions already hold the database's write lock)."""
-    return LoyaltyAccount.objects.select_for_update().select_related("program").get(pk=account.pk)
+    """The account row with its program, read and locked until the transaction ends (a no-op
+    lock on SQLite, whose IMMEDIATE transactions already hold the database's write lock).
+    Only `account.pk` is used: a face may pass `lookups.account_to_lock(id)`, unread."""
+    accounts = LoyaltyAccount.objects.select_for_update().select_related("program")
+    try:
+        return accounts.get(pk=account.pk)
+    except LoyaltyAccount.DoesNotExist:
+        raise AccountNotFound("No loyalty account has this id.") from None
 
 
 def event_time(account: LoyaltyAccount) -> datetime:
@@ -63,6 +69,8 @@ def append(
         **actor.event_fields,
         **fields,
     )
+    # A new event is reversed by nothing yet: say so, rather than let a reader ask the database.
+    LoyaltyEvent.reversed_by.related.set_cached_value(event, None)
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     update_lots(account, event, balance_before)
     return event
