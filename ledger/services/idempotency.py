@@ -16,7 +16,7 @@ from django.db import IntegrityError, models, transaction
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, LedgerError
+from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, Refusal
 from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reason
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
@@ -124,7 +124,7 @@ def idempotent(
                     return outcome
             except _KeyTaken:
                 return replay(scope, key, print_)
-            except LedgerError:
+            except Refusal:
                 if not IdempotencyRecord.objects.filter(scope=scope, key=key).exists():
                     raise
                 return replay(scope, key, print_)
