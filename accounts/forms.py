@@ -64,17 +64,21 @@ class ProgramSettingsForm(forms.ModelForm):
             "terminology_one",
             "terminology_other",
             "approval_threshold",
+            "agent_daily_limit",
             "expiration_policy",
         ]
         labels = {
             "terminology_one": "One unit is called",
             "terminology_other": "Several are called",
             "approval_threshold": "Approval threshold",
+            "agent_daily_limit": "Each agent's limit per 24 hours",
             "expiration_policy": "Points expire after",
         }
         help_texts = {
             "approval_threshold": "Agents' adjustments above this many points wait for a "
             "manager's approval. Empty: never.",
+            "agent_daily_limit": "Points one agent may grant in any 24 hours (adjustments, "
+            "transfers and merges); past it, their grants wait for a manager. Empty: no limit.",
             "expiration_policy": "An ISO-8601 duration such as P12M (12 months), P1Y or P90D. "
             "Empty: points never expire. Applies to points earned from now on.",
         }

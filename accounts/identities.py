@@ -1,6 +1,7 @@
 """A customer's identities as the ledger stores them, whoever typed them.
 
-Every face and the bulk file name a customer by email, phone or customer id; they all pass
+Every face and the bulk file name a customer by email, phone or customer id (the Yotpo dialect
+also by point-of-sale id); they all pass
 through here, so `Emma@Example.com ` and `emma@example.com` are one customer everywhere, and
 a phone in any national or international format is one E.164 number.
 """
@@ -11,7 +12,7 @@ from .exceptions import InvalidIdentity
 from .phones import InvalidPhoneNumber, normalize_phone
 
 # The account fields that identify a customer, in the order a look-up tries them.
-IDENTITY_FIELDS = ("customer_id", "email", "phone")
+IDENTITY_FIELDS = ("customer_id", "email", "phone", "pos_account_id")
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -40,6 +41,7 @@ class Identity:
     customer_id: str | None = None
     email: str | None = None
     phone: str | None = None
+    pos_account_id: str | None = None
 
     @classmethod
     def of(
@@ -48,6 +50,7 @@ class Identity:
         customer_id: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        pos_account_id: str | None = None,
         phone_field: str = "phone",
     ) -> "Identity":
         """Normalise what was given; InvalidIdentity when nothing usable was."""
@@ -55,13 +58,16 @@ class Identity:
             customer_id=normalize_customer_id(customer_id),
             email=normalize_email(email),
             phone=normalize_phone_identity(phone, field=phone_field),
+            # An id in another system, kept as that system wrote it (like customer_id).
+            pos_account_id=normalize_customer_id(pos_account_id),
         )
-        if not (identity.customer_id or identity.email or identity.phone):
+        if not any(getattr(identity, name) for name in IDENTITY_FIELDS):
             raise InvalidIdentity()
         return identity
 
     def lookup(self) -> dict[str, str]:
-        """The account filter for the first identity given (customer id, email, then phone)."""
+        """The account filter for the first identity given (customer id, email, phone, then
+        point-of-sale id)."""
         for name in IDENTITY_FIELDS:
             value = getattr(self, name)
             if value:

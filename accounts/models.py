@@ -3,7 +3,8 @@
 An account's `balance` and `lifetime_points` are a cache of its events' sums, written only by
 `ledger.services` under a row lock (DESIGN.md invariant 1). Identity fields are normalized
 before they reach the database, and the database refuses what slipped through: emails are
-lowercase, phones are E.164, and each of customer_id, email and phone is unique per program.
+lowercase, phones are E.164, and each of customer_id, email, phone and pos_account_id is unique
+per program.
 """
 
 import uuid
@@ -49,6 +50,12 @@ class Program(models.Model):
         blank=True,
         help_text="Agent adjustments larger than this many points wait for a manager.",
     )
+    agent_daily_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many points one agent may grant in a rolling 24 hours before the next "
+        "grant waits for a manager; empty: no limit.",
+    )
     location_ids = models.JSONField(default=list, blank=True)
     # The accrual rule (Square's SPEND rule): `accrual_points` for every whole
     # `accrual_amount` (in the currency's smallest unit) spent; used by "calculate".
@@ -92,12 +99,20 @@ class LoyaltyAccount(models.Model):
     customer_id = models.CharField(max_length=191, null=True, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True, help_text="E.164")
+    # The customer's id in the point-of-sale system (Yotpo's `pos_account_id`).
+    pos_account_id = models.CharField(max_length=191, null=True, blank=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     balance = models.BigIntegerField(default=0)
     lifetime_points = models.BigIntegerField(default=0)
     enrolled_at = models.DateTimeField()
     created_at = models.DateTimeField()
+    # A merged account is closed: it keeps its history and identities, refuses new events,
+    # and every look-up by one of its identities finds the surviving account.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_accounts"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
     # Also the time of the newest event: the ledger keeps event times strictly increasing per
     # account, so the newest event is always the last one in (created_at, id) order.
     updated_at = models.DateTimeField()
@@ -107,8 +122,19 @@ class LoyaltyAccount(models.Model):
             models.UniqueConstraint(fields=["program", "customer_id"], name="uniq_customer_id"),
             models.UniqueConstraint(fields=["program", "email"], name="uniq_email"),
             models.UniqueConstraint(fields=["program", "phone"], name="uniq_phone"),
+            models.UniqueConstraint(
+                fields=["program", "pos_account_id"], name="uniq_pos_account_id"
+            ),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="email_lowercase"),
             models.CheckConstraint(condition=Q(phone__startswith="+"), name="phone_e164"),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True, closed_at__isnull=True)
+                | Q(merged_into__isnull=False, closed_at__isnull=False),
+                name="account_closed_by_merge",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("id")), name="account_not_merged_into_itself"
+            ),
         ]
         indexes = [
             # Prefix search: on PostgreSQL, (program, field COLLATE "C", id) expression indexes
@@ -119,6 +145,15 @@ class LoyaltyAccount(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.merged_into_id is not None
+
+    def surviving(self) -> "LoyaltyAccount":
+        """The account that holds this customer's points now: itself, or the one it was
+        merged into (merges re-point earlier merges, so there is never more than one hop)."""
+        return self.merged_into if self.merged_into_id is not None else self
 
     @property
     def display_name(self) -> str:

@@ -77,19 +77,24 @@ def search_accounts(*, program: Program, query: str, limit: int = 100) -> QueryS
         *(When(pk=pk, then=i) for i, pk in enumerate(ordered)), output_field=IntegerField()
     )
     return (
-        LoyaltyAccount.objects.filter(pk__in=ordered).select_related("program").order_by(position)
+        LoyaltyAccount.objects.filter(pk__in=ordered)
+        .select_related("program", "merged_into")
+        .order_by(position)
     )
 
 
 def accounts_with_identities(
     *, phones: list[str], customer_ids: list[str | None]
 ) -> QuerySet[LoyaltyAccount]:
-    """Accounts, of any program, with any of these (normalised) phones or customer ids; every
-    account when none is given (Square's SearchLoyaltyAccounts)."""
-    accounts = LoyaltyAccount.objects.select_related("program")
+    """Open accounts, of any program, with any of these (normalised) phones or customer ids,
+    or into which an account with one was merged; every open account when none is given
+    (Square's SearchLoyaltyAccounts)."""
+    accounts = LoyaltyAccount.objects.select_related("program").filter(merged_into__isnull=True)
     wanted = [c for c in customer_ids if c]
     if phones or customer_ids:
-        accounts = accounts.filter(Q(phone__in=phones) | Q(customer_id__in=wanted))
+        having = Q(phone__in=phones) | Q(customer_id__in=wanted)
+        merged = LoyaltyAccount.objects.filter(having, merged_into__isnull=False)
+        accounts = accounts.filter(having | Q(pk__in=merged.values("merged_into")))
     return accounts
 
 

@@ -18,21 +18,24 @@ def enroll_account(
     customer_id: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    pos_account_id: str | None = None,
     first_name: str = "",
     last_name: str = "",
     enrolled_at: datetime | None = None,
 ) -> LoyaltyAccount:
     """A new account with a zero balance. Refuses an identity the program already has."""
-    identity = Identity.of(customer_id=customer_id, email=email, phone=phone)
-    customer_id, email, phone = identity.customer_id, identity.email, identity.phone
+    identity = Identity.of(
+        customer_id=customer_id, email=email, phone=phone, pos_account_id=pos_account_id
+    )
     now = timezone.now()
     try:
         with transaction.atomic():
             return LoyaltyAccount.objects.create(
                 program=program,
-                customer_id=customer_id,
-                email=email,
-                phone=phone,
+                customer_id=identity.customer_id,
+                email=identity.email,
+                phone=identity.phone,
+                pos_account_id=identity.pos_account_id,
                 first_name=first_name.strip(),
                 last_name=last_name.strip(),
                 enrolled_at=enrolled_at or now,
@@ -41,7 +44,8 @@ def enroll_account(
             )
     except IntegrityError as exc:
         taken = LoyaltyAccount.objects.filter(program=program)
-        for field, value in (("phone", phone), ("email", email), ("customer_id", customer_id)):
+        for field in ("phone", "email", "customer_id", "pos_account_id"):
+            value = getattr(identity, field)
             if value and taken.filter(**{field: value}).exists():
                 raise DuplicateAccount(
                     f"The program already has an account with this {field.replace('_', ' ')}.",
@@ -52,7 +56,8 @@ def enroll_account(
 
 @transaction.atomic
 def update_program(*, program: Program, **settings: object) -> Program:
-    """Change the program's name, terminology, approval threshold or expiration policy.
+    """Change the program's name, terminology, approval threshold, each agent's daily
+    limit or expiration policy.
 
     A new expiration policy dates the points earned from now on; lots already earned keep
     the expiry they were given (customers were told it).
@@ -62,6 +67,7 @@ def update_program(*, program: Program, **settings: object) -> Program:
         "terminology_one",
         "terminology_other",
         "approval_threshold",
+        "agent_daily_limit",
         "expiration_policy",
     }
     unknown = set(settings) - allowed

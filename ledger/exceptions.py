@@ -93,6 +93,15 @@ class OverrideNotAllowed(AdjustmentRefused):
     default_message = "Only a manager may allow a negative balance."
 
 
+class AccountLocked(LedgerError):
+    """Another change held the account's row lock for longer than the server waits."""
+
+    code = "ACCOUNT_LOCKED"
+    default_message = (
+        "Another change to this customer's points is still in progress; try again in a moment."
+    )
+
+
 class NotAllowed(LedgerError):
     """The actor's role does not allow this action."""
 
@@ -174,3 +183,61 @@ class ApprovalNotPending(LedgerError):
 class SelfApproval(LedgerError):
     code = "SELF_APPROVAL"
     default_message = "Another manager must decide on your own request."
+
+
+# --- Account operations: merges and transfers ------------------------------------------------
+
+
+class AccountClosed(AdjustmentRefused):
+    """The account was merged into another: it keeps its history and takes no new events."""
+
+    code = "ACCOUNT_CLOSED"
+    default_message = "This account is closed."
+
+
+class SameAccount(LedgerError):
+    code = "SAME_ACCOUNT"
+    field = "target"
+    default_message = "Choose another account: an account cannot be merged or moved into itself."
+
+
+class ProgramMismatch(LedgerError):
+    code = "PROGRAM_MISMATCH"
+    field = "target"
+    default_message = "Both accounts must belong to the same loyalty program."
+
+
+class ReasonRequired(AdjustmentRefused):
+    code = "REASON_REQUIRED"
+    field = "reason"
+    default_message = "Say why the points are moved."
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTierNotFound(NotFound):
+    default_message = "No reward tier of this program has this id."
+
+
+class RewardNotFound(NotFound):
+    default_message = "No reward has this id."
+
+
+class RewardTierRetired(LedgerError):
+    code = "REWARD_TIER_RETIRED"
+    field = "reward_tier_id"
+    default_message = "This reward tier is retired; no new rewards are issued from it."
+
+
+class RewardNotIssued(LedgerError):
+    """Only an issued reward can be redeemed or deleted: redeeming is final, deleting too."""
+
+    code = "REWARD_NOT_ISSUED"
+    default_message = "This reward is no longer issued."
+
+
+class InvalidRewardTier(LedgerError):
+    code = "INVALID_REWARD_TIER"
+    field = "name"
+    default_message = "Give the reward tier a name and a positive number of points."

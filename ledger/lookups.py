@@ -26,9 +26,11 @@ from .exceptions import (
     BatchNotFound,
     EventNotFound,
     ProgramNotFound,
+    RewardNotFound,
+    RewardTierNotFound,
     UnknownReason,
 )
-from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason
+from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason, Reward, RewardTier
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -81,20 +83,28 @@ def account_by_identity(
     customer_id: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    pos_account_id: str | None = None,
 ) -> LoyaltyAccount:
-    """The program's account with this customer id, else email, else phone (normalised).
+    """The program's account with this customer id, else email, else phone, else
+    point-of-sale id (normalised); for an account merged into another, the surviving account,
+    which holds its points now.
 
     InvalidIdentity when none is given or the phone is not a number; AccountNotFound when
     no account has it."""
-    identity = Identity.of(customer_id=customer_id, email=email, phone=phone)
+    identity = Identity.of(
+        customer_id=customer_id,
+        email=email,
+        phone=phone,
+        pos_account_id=pos_account_id,
+    )
     found = (
-        LoyaltyAccount.objects.select_related("program")
+        LoyaltyAccount.objects.select_related("program", "merged_into__program")
         .filter(program=program, **identity.lookup())
         .first()
     )
     if found is None:
         raise AccountNotFound("No customer matches.")
-    return found
+    return found.surviving()
 
 
 def reasons_by_code(program: Program) -> dict[str, Reason]:
@@ -162,3 +172,15 @@ def approval_request(request_id: object, *, program: Program | None = None) -> A
 def batch(batch_id: object, *, program: Program) -> BulkBatch:
     batches = BulkBatch.objects.select_related("uploaded_by")
     return _by_id(batches, batch_id, program, BatchNotFound())
+
+
+def reward_tier(tier_id: object, *, program: Program | None = None) -> RewardTier:
+    """The reward tier with this id (in `program`, when given), retired or not: issuing from
+    a retired tier is refused by the service with its own message."""
+    return _by_id(RewardTier.objects.all(), tier_id, program, RewardTierNotFound())
+
+
+def reward(reward_id: object, *, program: Program | None = None) -> Reward:
+    """The reward with this id (in `program`, when given), with its tier and account."""
+    rewards = Reward.objects.select_related("tier", "account__program")
+    return _by_id(rewards, reward_id, program, RewardNotFound())

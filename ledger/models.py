@@ -17,6 +17,9 @@ Design
   points from the soonest-expiring lots first (`LotConsumption`). Lots are derived data, kept
   in the same transaction as the event and rebuildable from the events; for every account
   the lots' remaining points add up to max(balance, 0).
+* A `Reward` takes a `RewardTier`'s points from the balance when it is issued (CREATE_REWARD)
+  and gives them back to the lots they came from, with their original expiry, if it is
+  deleted (DELETE_REWARD); redeeming it (REDEEM_REWARD) moves no points and is final.
 * `IdempotencyRecord` makes a retried request (same scope and key) return the first result,
   and refuses a different request under a key already used.
 """
@@ -78,12 +81,24 @@ STANDARD_REASONS = [
 ]
 
 
+PAIRED_TYPES = ["TRANSFER_OUT", "TRANSFER_IN", "MERGE_OUT", "MERGE_IN"]
+
+
 class LoyaltyEvent(models.Model):
     class Type(models.TextChoices):
         ADJUST_POINTS = "ADJUST_POINTS"
         ACCUMULATE_POINTS = "ACCUMULATE_POINTS"
         EXPIRE_POINTS = "EXPIRE_POINTS"
         REVERSAL = "REVERSAL"
+        # Account operations: each writes a pair of events, one per account, naming each other.
+        TRANSFER_OUT = "TRANSFER_OUT", "Transfer out"
+        TRANSFER_IN = "TRANSFER_IN", "Transfer in"
+        MERGE_OUT = "MERGE_OUT", "Merged away"
+        MERGE_IN = "MERGE_IN", "Merged in"
+        # A reward's life (see Reward): points locked, the reward used, or the points returned.
+        CREATE_REWARD = "CREATE_REWARD"
+        REDEEM_REWARD = "REDEEM_REWARD"
+        DELETE_REWARD = "DELETE_REWARD"
 
     class Source(models.TextChoices):
         ADMIN_UI = "ADMIN_UI", "Console"
@@ -138,11 +153,51 @@ class LoyaltyEvent(models.Model):
     batch = models.ForeignKey(
         "BulkBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
+    # The other half of a transfer or merge (each half names the other; both are written in
+    # one transaction, so the deferred foreign key is satisfied at commit).
+    counterpart = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Points earned that a merge moves (besides `points`, which it moves as the balance).
+    earned_moved = models.BigIntegerField(default=0, db_default=0)
+    reward = models.ForeignKey(
+        "Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
     created_at = models.DateTimeField()
+
+    REWARD_TYPES = (Type.CREATE_REWARD, Type.REDEEM_REWARD, Type.DELETE_REWARD)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=~Q(points=0), name="event_points_nonzero"),
+            # Every event moves points, but for two: redeeming a reward moves none (they were
+            # taken when it was created), and a merge of an account with nothing on it still
+            # records the merge.
+            models.CheckConstraint(
+                condition=(Q(type="REDEEM_REWARD") & Q(points=0))
+                | Q(type__in=["MERGE_OUT", "MERGE_IN"])
+                | (~Q(type__in=["REDEEM_REWARD", "MERGE_OUT", "MERGE_IN"]) & ~Q(points=0)),
+                name="event_points_nonzero",
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=PAIRED_TYPES, counterpart__isnull=False)
+                | (~Q(type__in=PAIRED_TYPES) & Q(counterpart__isnull=True)),
+                name="event_pair_links_counterpart",
+            ),
+            models.CheckConstraint(
+                condition=Q(earned_moved=0) | Q(type__in=["MERGE_OUT", "MERGE_IN"]),
+                name="event_only_merges_move_earned",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(type__in=["CREATE_REWARD", "REDEEM_REWARD", "DELETE_REWARD"])
+                    & Q(reward__isnull=False)
+                )
+                | (
+                    ~Q(type__in=["CREATE_REWARD", "REDEEM_REWARD", "DELETE_REWARD"])
+                    & Q(reward__isnull=True)
+                ),
+                name="event_reward_links_reward",
+            ),
             models.CheckConstraint(
                 condition=(Q(type="REVERSAL") & Q(reverses__isnull=False))
                 | (~Q(type="REVERSAL") & Q(reverses__isnull=True)),
@@ -189,6 +244,15 @@ class LoyaltyEvent(models.Model):
     def is_reversal(self) -> bool:
         return self.type == self.Type.REVERSAL
 
+    @property
+    def is_paired(self) -> bool:
+        return self.type in PAIRED_TYPES
+
+    @property
+    def earned_change(self) -> int:
+        """How much this event moved the account's points earned."""
+        return (self.points if self.affects_lifetime else 0) + self.earned_moved
+
 
 class IdempotencyRecord(models.Model):
     """One use of an idempotency key within a scope (an API client, an operator, a form)."""
@@ -215,7 +279,9 @@ class PointLot(models.Model):
     """Points from one positive event that have not been spent or expired yet."""
 
     account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="lots")
-    event = models.OneToOneField(LoyaltyEvent, on_delete=models.PROTECT, related_name="lot")
+    # Usually one lot per event; the receiving half of a transfer or merge carries several,
+    # each with the expiry date of the lot it came from.
+    event = models.ForeignKey(LoyaltyEvent, on_delete=models.PROTECT, related_name="lots")
     points = models.BigIntegerField()
     remaining = models.BigIntegerField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -303,6 +369,11 @@ class ApprovalRequest(models.Model):
     its actor (who asked for it), and `decided_by` keeps who let it through (four eyes).
     """
 
+    class Kind(models.TextChoices):
+        ADJUST = "ADJUST", "Adjustment"
+        TRANSFER = "TRANSFER", "Transfer"
+        MERGE = "MERGE", "Merge"
+
     class Status(models.TextChoices):
         PENDING = "PENDING", "Waiting for a manager"
         APPROVED = "APPROVED", "Approved"
@@ -313,10 +384,23 @@ class ApprovalRequest(models.Model):
     account = models.ForeignKey(
         LoyaltyAccount, on_delete=models.PROTECT, related_name="approval_requests", db_index=False
     )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ADJUST)
+    # A transfer's or merge's receiving account (`account` gives the points).
+    target = models.ForeignKey(
+        LoyaltyAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incoming_approval_requests",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests"
     )
-    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+    # An adjustment's reason; a transfer or merge says why in free text.
+    reason = models.ForeignKey(
+        Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason_text = models.CharField(max_length=3500, blank=True)
     points = models.BigIntegerField()
     history_title = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
@@ -357,6 +441,11 @@ class ApprovalRequest(models.Model):
                 condition=~Q(decided_by=models.F("requested_by")),
                 name="approval_four_eyes",
             ),
+            models.CheckConstraint(
+                condition=(Q(kind="ADJUST") & Q(reason__isnull=False) & Q(target__isnull=True))
+                | (Q(kind__in=["TRANSFER", "MERGE"]) & Q(target__isnull=False)),
+                name="approval_kind_consistent",
+            ),
         ]
         indexes = [
             # The queue and the navigation's pending count read only pending requests.
@@ -370,3 +459,92 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:+d} on {self.account_id} ({self.status})"
+
+    @property
+    def reason_label(self) -> str:
+        return self.reason.label if self.reason is not None else self.reason_text
+
+    @property
+    def what(self) -> str:
+        """The operation in words, for the queue and the audit log."""
+        if self.kind == self.Kind.TRANSFER:
+            return f"Transfer {self.points:,} to {self.target.display_name}"
+        if self.kind == self.Kind.MERGE:
+            return f"Merge into {self.target.display_name}"
+        return "Adjustment"
+
+
+# --- Rewards ---------------------------------------------------------------------------------
+
+
+class RewardTier(models.Model):
+    """What a program offers for a number of points (Square's reward tier).
+
+    A tier's points are fixed once it exists (rewards made from it carry their own copy);
+    its name may change; retiring it stops new rewards and keeps the ones already issued.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="reward_tiers")
+    name = models.CharField(max_length=200)
+    points = models.BigIntegerField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["points", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_tier_points_positive"),
+            models.CheckConstraint(condition=~Q(name=""), name="reward_tier_name_nonempty"),
+            models.CheckConstraint(
+                condition=Q(active=True, retired_at__isnull=True)
+                | Q(active=False, retired_at__isnull=False),
+                name="reward_tier_retired_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:,})"
+
+
+class Reward(models.Model):
+    """Points a customer has turned into a reward: taken from the balance when it is issued
+    (a CREATE_REWARD event), then either used (REDEEMED, final; a REDEEM_REWARD event of no
+    points) or given back (DELETED; a DELETE_REWARD event returning the points to the lots
+    they came from). The status is the latest of the reward's events, kept here like the
+    account's balance, by `ledger.services` only."""
+
+    class Status(models.TextChoices):
+        ISSUED = "ISSUED", "Issued"
+        REDEEMED = "REDEEMED", "Redeemed"
+        DELETED = "DELETED", "Deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="rewards", db_index=False
+    )
+    tier = models.ForeignKey(RewardTier, on_delete=models.PROTECT, related_name="rewards")
+    points = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
+    order_id = models.CharField(max_length=191, null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="reward_points_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="REDEEMED") & Q(redeemed_at__isnull=False))
+                | (~Q(status="REDEEMED") & Q(redeemed_at__isnull=True)),
+                name="reward_redeemed_at_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "updated_at", "id"], name="reward_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:,} on {self.account_id} ({self.status})"

@@ -30,6 +30,13 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # Account operations
+    "account.merged": "Accounts merged",
+    "account.transferred": "Points transferred",
+    # reward tiers
+    "reward_tier.added": "Reward tier added",
+    "reward_tier.renamed": "Reward tier renamed",
+    "reward_tier.retired": "Reward tier retired",
 }
 
 

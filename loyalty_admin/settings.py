@@ -114,6 +114,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
+# PostgreSQL: how long a statement waits for a row lock (an account another request is
+# changing) before the ledger refuses with ACCOUNT_LOCKED (Yotpo's 423) instead of queueing
+# more requests behind it; 0: wait for ever. Behind PgBouncer, set it on the role instead
+# (docs/deploy.md).
+LOCK_TIMEOUT_SECONDS = float(os.environ.get("LOCK_TIMEOUT", "10"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and LOCK_TIMEOUT_SECONDS:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c lock_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and rate limits ------------------------------------------------------------------

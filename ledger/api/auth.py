@@ -1,10 +1,10 @@
 """Who calls the API, what they may do, and how often: keys, scopes, sessions, rate limits.
 
 * API keys (`ApiClient`, only a hash stored): `Authorization: Bearer <key>` for the native API
-  and the Square dialect; `x-api-key: <key>` or `?api_key=<key>` for the Yotpo dialect. Each
-  process remembers the keys in use for a few seconds (`loyalty_admin.api_keys`): a revoked
-  key is refused at once by the process that revoked it, and by every other one within
-  `API_KEY_CACHE_SECONDS` (5 s by default).
+  and the Square dialect; `x-api-key` + `x-guid` (or `?api_key=` + `guid=`) for the Yotpo
+  dialect. Each process remembers the keys in use for a few seconds (`loyalty_admin.api_keys`):
+  a revoked key is refused at once by the process that revoked it, and by every other one
+  within `API_KEY_CACHE_SECONDS` (5 s by default).
 * A key needs the "read" scope to read and "write" to change anything; a view whose POST only
   reads (a search, a preview) says so with `required_scope = "read"`.
 * The native API also accepts an operator's session (with CSRF); operators act as themselves.
@@ -63,13 +63,14 @@ REDIS_RETRY_SECONDS = 5.0
 # --- Authentication -------------------------------------------------------------------------
 
 
-def client_for_key(key: str) -> ApiClient:
-    """The usable API client holding `key`; AuthenticationFailed otherwise."""
+def client_for_key(key: str, *, unknown: str = "Unknown or revoked API key.") -> ApiClient:
+    """The usable API client holding `key`; AuthenticationFailed (saying `unknown` for a key
+    that is not one) otherwise."""
     if not key or len(key) > 200 or "\x00" in key or "." not in key:
-        raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        raise exceptions.AuthenticationFailed(unknown)
     client = api_keys.client_for_key(key)
     if client is None:
-        raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        raise exceptions.AuthenticationFailed(unknown)
     if client.has_expired:
         raise exceptions.AuthenticationFailed("This API key has expired.")
     return client
@@ -92,13 +93,24 @@ class BearerKeyAuthentication(BaseAuthentication):
 
 
 class YotpoKeyAuthentication(BaseAuthentication):
-    """`x-api-key: <key>` or `?api_key=<key>` (the Yotpo dialect)."""
+    """The Yotpo dialect, as Yotpo sends its credentials: `x-api-key` and `x-guid` headers, or
+    `api_key` and `guid` query parameters. The GUID names the program (its id or alias; the
+    default program when none is sent). A GUID that names no program is refused exactly like
+    an unknown key, so that a caller cannot tell which of the two was wrong."""
+
+    UNKNOWN = "Unknown or revoked API key, or a GUID that names no program."
 
     def authenticate(self, request: Request):
         key = request.headers.get("x-api-key") or request.query_params.get("api_key")
         if not key:
             return None
-        return AnonymousUser(), client_for_key(key)
+        client = client_for_key(key, unknown=self.UNKNOWN)
+        guid = request.headers.get("x-guid") or request.query_params.get("guid") or "main"
+        try:
+            request.program = lookups.program(guid)
+        except ProgramNotFound:
+            raise exceptions.AuthenticationFailed(self.UNKNOWN) from None
+        return AnonymousUser(), client
 
     def authenticate_header(self, request: Request) -> str:
         return 'x-api-key realm="api"'
@@ -307,7 +319,7 @@ class SquareApiView(ApiView):
 
 
 class YotpoApiView(ApiView):
-    """Yotpo names the store with `x-guid`; when sent, it must name the program."""
+    """Works inside the program that the request's GUID names (see YotpoKeyAuthentication)."""
 
     authentication_classes = [YotpoKeyAuthentication]
     source = LoyaltyEvent.Source.YOTPO_API
@@ -317,8 +329,4 @@ class YotpoApiView(ApiView):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        guid = request.headers.get("x-guid")
-        try:
-            self.program = lookups.program(guid or "main")
-        except ProgramNotFound:
-            raise exceptions.AuthenticationFailed("x-guid does not name a program.") from None
+        self.program = request.program

@@ -22,20 +22,31 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ledger.exceptions import (
+    AccountClosed,
+    AccountLocked,
     AlreadyReversed,
     ApprovalNotPending,
     DuplicateAccount,
     DuplicateOrder,
     IdempotencyConflict,
+    InactiveReason,
     InsufficientPoints,
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidRewardTier,
     NotAllowed,
+    NoteRequired,
     NotFound,
     NotReversible,
     OverrideNotAllowed,
+    ProgramMismatch,
+    ReasonRequired,
+    ReasonSignMismatch,
     Refusal,
+    RewardNotIssued,
+    RewardTierRetired,
+    SameAccount,
     SelfApproval,
     TextTooLong,
     UnknownLocation,
@@ -83,6 +94,22 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Account operations: merges and transfers (a merged account refuses every dialect).
+    AccountClosed: Answer(409, "CONFLICT", yotpo_status=422),
+    SameAccount: Answer(400, "INVALID_VALUE"),
+    ProgramMismatch: Answer(400, "INVALID_VALUE"),
+    ReasonRequired: Answer(400, "INVALID_VALUE"),
+    # Yotpo documents 200, 422 and 423 for an adjustment: 422 when a rule of the ledger
+    # refuses it (malformed input stays a 400), 423 when the account stays locked.
+    InactiveReason: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    ReasonSignMismatch: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    NoteRequired: Answer(400, "BAD_REQUEST", yotpo_status=422),
+    AccountLocked: Answer(409, "CONFLICT", yotpo_status=423),
+    # Rewards. A reward already redeemed or deleted is a conflict natively; Square answers
+    # 400, since its SDK would retry a 409 that can never succeed.
+    RewardTierRetired: Answer(400, "INVALID_VALUE"),
+    InvalidRewardTier: Answer(400, "INVALID_VALUE"),
+    RewardNotIssued: Answer(409, "BAD_REQUEST", square_status=400),
     Refusal: Answer(400, "BAD_REQUEST"),
 }
 

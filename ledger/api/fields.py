@@ -4,6 +4,9 @@ DRF's own fields coerce ("12" → 12, "yes" → True); Square and Yotpo document
 booleans, so a string where an integer belongs is a 400 naming the field.
 """
 
+import copy
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 INT32_MIN = -(2**31)
@@ -49,3 +52,18 @@ class PointsField(StrictIntegerField):
         kwargs.setdefault("min_value", None)
         kwargs.setdefault("max_value", None)
         super().__init__(**kwargs)
+
+
+def constant(value: object, schema: serializers.Field) -> serializers.Field:
+    """A read-only output field that is always `value`, typed in the schema as `schema`: for a
+    dialect's field that this product keeps no data for (its empty value of the right type)."""
+
+    @extend_schema_field(schema)
+    class Constant(serializers.Field):
+        def __init__(self) -> None:
+            super().__init__(source="*", read_only=True)
+
+        def to_representation(self, _instance: object) -> object:
+            return copy.copy(value)  # never share a mutable {} between responses
+
+    return Constant()

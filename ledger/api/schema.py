@@ -74,7 +74,16 @@ class YotpoKeyScheme(OpenApiAuthenticationExtension):
     name = "yotpoKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "x-api-key"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-api-key",
+            "description": (
+                "An API key from `manage.py create_api_client`, with the program's GUID (its "
+                "id or alias) in `x-guid`; or both as the `api_key` and `guid` query "
+                "parameters. A GUID that names no program is refused like an unknown key."
+            ),
+        }
 
 
 class OperatorSessionScheme(OpenApiAuthenticationExtension):

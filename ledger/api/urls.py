@@ -8,9 +8,11 @@ from . import schema  # noqa: F401  (registers the OpenAPI security schemes)
 from .native import accounts as accounts_api
 from .native import adjustments as adjustments_api
 from .native import events as events_api
+from .native import operations as operations_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
 from .yotpo import customers as yotpo_api
+from .yotpo import redemptions as yotpo_redemptions
 
 native = [
     path("api/v1/accounts", accounts_api.AccountSearchApi.as_view(), name="api-accounts"),
@@ -41,6 +43,17 @@ native = [
         name="api-approval-request",
     ),
     path("api/v1/events", events_api.EventListApi.as_view(), name="api-events"),
+    # Account operations
+    path(
+        "api/v1/accounts/<str:account_id>/merge",
+        operations_api.MergeApi.as_view(),
+        name="api-account-merge",
+    ),
+    path(
+        "api/v1/accounts/<str:account_id>/transfers",
+        operations_api.TransferApi.as_view(),
+        name="api-account-transfers",
+    ),
     path(
         "api/v1/events/<str:event_id>/reverse",
         events_api.EventReverseApi.as_view(),
@@ -91,6 +104,16 @@ square = [
 yotpo = [
     path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
     path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
+    path(
+        "api/v2/redemption_options",
+        yotpo_redemptions.RedemptionOptionListApi.as_view(),
+        name="yotpo-redemption-options",
+    ),
+    path(
+        "api/v2/redemptions",
+        yotpo_redemptions.RedemptionCreateApi.as_view(),
+        name="yotpo-redemptions",
+    ),
 ]
 
 # The split view serves Swagger UI's start-up code as a script file (?script), so the page

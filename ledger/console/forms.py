@@ -286,3 +286,64 @@ class RejectionForm(ConsoleForm):
     def __init__(self, *args, request_id: object, **kwargs) -> None:
         kwargs.setdefault("prefix", f"reject-{request_id}")
         super().__init__(*args, **kwargs)
+
+
+# --- Account operations: merge a duplicate, transfer points -----------------------------------
+
+
+class MergeForm(ConsoleForm):
+    """Merge the chosen duplicate into the account whose page this is."""
+
+    other = forms.UUIDField(
+        label="Duplicate account",
+        error_messages={"required": "Choose the duplicate account to merge into this one."},
+    )
+    note = forms.CharField(
+        label="Internal note", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    # Given by the preview to its submit button: submitting twice makes one operation.
+    token = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    @property
+    def idempotency_key(self) -> str:
+        """The preview's token (one is made for the preview to hand on when none came)."""
+        token = self.cleaned_data.get("token") or uuid.uuid4()
+        self.cleaned_data["token"] = token
+        return str(token)
+
+    def add_ledger_error(self, error: LedgerError) -> None:
+        field = {"target": "other"}.get(error.field or "", error.field)
+        self.add_error(field if field in self.fields else None, error.message)
+
+
+class TransferForm(MergeForm):
+    """Move points from the account whose page this is to the chosen one."""
+
+    amount = forms.IntegerField(min_value=0, widget=forms.NumberInput(attrs={"min": 1}))
+    reason = forms.CharField(
+        label="Why", widget=forms.TextInput(attrs={"maxlength": TEXT_LIMITS["reason_text"]})
+    )
+    allow_negative = forms.BooleanField(label="Allow a negative balance", required=False)
+    field_order = ["other", "amount", "reason", "note", "allow_negative"]
+
+    def __init__(self, *args, program: Program, manager: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["other"].label = "Transfer to"
+        self.fields["other"].error_messages["required"] = "Choose the account to transfer to."
+        self.fields["amount"].label = f"Amount ({program.terminology_other.lower()})"
+        if not manager:
+            del self.fields["allow_negative"]
+
+    def transfer(self) -> dict:
+        """Arguments for `preview_transfer` / `transfer_points`, but the two accounts."""
+        data = self.cleaned_data
+        return {
+            "points": data["amount"],
+            "reason": data["reason"],
+            "note": data["note"],
+            "allow_negative": data.get("allow_negative", False),
+        }
+
+    def add_ledger_error(self, error: LedgerError) -> None:
+        field = {"target": "other", "points": "amount"}.get(error.field or "", error.field)
+        self.add_error(field if field in self.fields else None, error.message)

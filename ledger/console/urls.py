@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import account, approvals, bulk, history, reasons, reversals
+from . import account, approvals, bulk, history, operations, reasons, reversals
 
 urlpatterns = [
     path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
@@ -16,6 +16,22 @@ urlpatterns = [
         account.adjustment_create,
         name="adjustment-create",
     ),
+    # Account operations: merge a duplicate into this account, transfer points from it.
+    path(
+        "accounts/<uuid:account_id>/operations/candidates",
+        operations.candidates,
+        name="operation-candidates",
+    ),
+    path(
+        "accounts/<uuid:account_id>/merge/preview", operations.merge_preview, name="merge-preview"
+    ),
+    path("accounts/<uuid:account_id>/merge", operations.merge_create, name="merge-create"),
+    path(
+        "accounts/<uuid:account_id>/transfer/preview",
+        operations.transfer_preview,
+        name="transfer-preview",
+    ),
+    path("accounts/<uuid:account_id>/transfer", operations.transfer_create, name="transfer-create"),
     path("reasons/", reasons.reasons, name="reasons"),
     path("bulk/", bulk.bulk_uploads, name="bulk"),
     path("bulk/<uuid:batch_id>/", bulk.bulk_batch, name="bulk-batch"),

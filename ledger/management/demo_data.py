@@ -110,6 +110,7 @@ ACCOUNT_COLUMNS = [
     "customer_id",
     "email",
     "phone",
+    "pos_account_id",
     "first_name",
     "last_name",
     "balance",
@@ -160,6 +161,11 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
     model.objects.bulk_create(
         (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=2_000
     )
+
+
+def pos_account_id(i: int) -> str | None:
+    """Every tenth customer also shops in a store: the point-of-sale system's id for them."""
+    return f"POS-{i:07d}" if i % 10 == 0 else None
 
 
 @dataclass
@@ -306,6 +312,7 @@ class DemoHistory:
                 f"CUST-{i:07d}",
                 email,
                 phone,
+                pos_account_id(i),
                 first,
                 last,
                 ledger.balance,

@@ -7,6 +7,7 @@ from .approvals import (
     pending_approvals_count,
     recent_decisions,
 )
+from .customers import Purchases, history_with_pending, purchases, rewards_taken
 from .events import (
     EVENT_DETAILS,
     EXPORT_COLUMNS,
@@ -23,6 +24,7 @@ from .events import (
 )
 from .integrity import Discrepancy, ledger_discrepancies
 from .lots import ExpiryDeadline, upcoming_expirations
+from .rewards import account_rewards, open_rewards, reward_tiers
 
 __all__ = [
     "EVENT_DETAILS",
@@ -32,6 +34,7 @@ __all__ = [
     "ExpiryDeadline",
     "HistoryOverview",
     "HistoryTotals",
+    "Purchases",
     "account_approval_requests",
     "account_history",
     "approval_queue",
@@ -39,10 +42,17 @@ __all__ = [
     "export_rows",
     "history_overview",
     "history_totals",
+    "history_with_pending",
     "ledger_discrepancies",
     "matching_events",
     "pending_approvals_count",
     "points_by_day",
+    "purchases",
     "recent_decisions",
+    "rewards_taken",
     "upcoming_expirations",
+    # rewards
+    "account_rewards",
+    "open_rewards",
+    "reward_tiers",
 ]

@@ -18,14 +18,14 @@ def approval_queue(
     """Pending requests, oldest first: the longest-waiting customer comes first."""
     pending = ApprovalRequest.objects.filter(
         program=program, status=ApprovalRequest.Status.PENDING
-    ).select_related("account", "reason", "requested_by")
+    ).select_related("account", "target", "reason", "requested_by")
     return keyset_page(pending, cursor=cursor, limit=limit, newest_first=False)
 
 
 def recent_decisions(*, program: Program, limit: int = 10) -> list[ApprovalRequest]:
     return list(
         ApprovalRequest.objects.filter(program=program, decided_at__isnull=False)
-        .select_related("account", "reason", "requested_by", "decided_by", "event")
+        .select_related("account", "target", "reason", "requested_by", "decided_by", "event")
         .order_by("-decided_at")[:limit]
     )
 

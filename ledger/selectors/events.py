@@ -210,6 +210,10 @@ EXPORT_COLUMNS = (
     "operator",
     "api_client",
     "reverses",
+    # Transfers and merges: the other half of the pair, its account, and points earned moved.
+    "counterpart",
+    "counterpart_account_id",
+    "earned_moved",
 )
 _EXPORT_FIELDS = (
     "id",
@@ -229,6 +233,9 @@ _EXPORT_FIELDS = (
     "actor__email",
     "api_client__name",
     "reverses_id",
+    "counterpart_id",
+    "counterpart__account_id",
+    "earned_moved",
 )
 
 

@@ -20,19 +20,20 @@ class Discrepancy:
 _SUM_MISMATCH = """
 SELECT a.id, a.balance, a.lifetime_points,
        COALESCE(SUM(e.points), 0),
-       COALESCE(SUM(CASE WHEN e.affects_lifetime THEN e.points ELSE 0 END), 0)
+       COALESCE(SUM(CASE WHEN e.affects_lifetime THEN e.points ELSE 0 END + e.earned_moved), 0)
 FROM accounts_loyaltyaccount a
 LEFT JOIN ledger_loyaltyevent e ON e.account_id = a.id
 {where}
 GROUP BY a.id, a.balance, a.lifetime_points
 HAVING a.balance <> COALESCE(SUM(e.points), 0)
-    OR a.lifetime_points <> COALESCE(SUM(CASE WHEN e.affects_lifetime THEN e.points ELSE 0 END), 0)
+    OR a.lifetime_points <> COALESCE(
+        SUM(CASE WHEN e.affects_lifetime THEN e.points ELSE 0 END + e.earned_moved), 0)
 """
 
 # Events whose balance_after / lifetime_after do not follow from the previous event's.
 _BROKEN_CHAIN = """
 SELECT account_id, id FROM (
-    SELECT account_id, id, points, affects_lifetime, balance_after, lifetime_after,
+    SELECT account_id, id, points, affects_lifetime, earned_moved, balance_after, lifetime_after,
            LAG(balance_after, 1, 0) OVER w AS prev_balance,
            LAG(lifetime_after, 1, 0) OVER w AS prev_lifetime
     FROM ledger_loyaltyevent
@@ -41,6 +42,7 @@ SELECT account_id, id FROM (
 ) chain
 WHERE balance_after <> prev_balance + points
    OR lifetime_after <> prev_lifetime + CASE WHEN affects_lifetime THEN points ELSE 0 END
+                        + earned_moved
 """
 
 

@@ -14,10 +14,14 @@ idempotency        the one wrapper that makes a command idempotent under a key
 posting, lots      appending an event; the point lots that expire
 adjustments        preview_adjustment, adjust_points, accumulate_points
 approvals          holding for approval, approve_request, reject_request
+limits             each agent's daily limit of points granted
+operations, pairs  merge_accounts, transfer_points (and previews); posting their event pairs
 reversal           reverse_event
 expiry             expire_points, rebuild_lots
 reasons            add_reason, change_reason, set_reason_active
 programs           create_program, points_for_spend, enroll_account_once
+rewards            add_reward_tier, rename_reward_tier, retire_reward_tier;
+                   preview_reward, create_reward, redeem_reward, delete_reward
 bulk               check_bulk_file, upload_bulk_file, apply_batch, apply_or_queue_batch
 bulk_file          reading the CSV; bulk_writer: writing a checked file set-based
 =================  ===============================================================
@@ -38,9 +42,27 @@ from .bulk import (
 )
 from .expiry import expire_points, rebuild_lots
 from .lots import lot_expiry
+from .operations import (
+    Operation,
+    OperationPreview,
+    merge_accounts,
+    preview_merge,
+    preview_transfer,
+    transfer_points,
+)
 from .programs import create_program, enroll_account_once, points_for_spend
 from .reasons import add_reason, change_reason, set_reason_active
 from .reversal import reverse_event
+from .rewards import (
+    RewardPreview,
+    add_reward_tier,
+    create_reward,
+    delete_reward,
+    preview_reward,
+    redeem_reward,
+    rename_reward_tier,
+    retire_reward_tier,
+)
 from .rules import MAX_POINTS, TEXT_LIMITS, AdjustmentPreview
 
 __all__ = [
@@ -50,6 +72,9 @@ __all__ = [
     "Adjustment",
     "AdjustmentPreview",
     "BulkCheck",
+    "Operation",
+    "OperationPreview",
+    "RewardPreview",
     "accumulate_points",
     "add_reason",
     "adjust_points",
@@ -64,12 +89,24 @@ __all__ = [
     "enroll_account_once",
     "expire_points",
     "lot_expiry",
+    "merge_accounts",
     "points_for_spend",
     "preview_adjustment",
+    "preview_merge",
+    "preview_transfer",
     "previous_application",
     "rebuild_lots",
     "reject_request",
     "reverse_event",
     "set_reason_active",
+    "transfer_points",
     "upload_bulk_file",
+    # rewards
+    "add_reward_tier",
+    "create_reward",
+    "delete_reward",
+    "preview_reward",
+    "redeem_reward",
+    "rename_reward_tier",
+    "retire_reward_tier",
 ]

@@ -16,8 +16,15 @@ from ..models import ApprovalRequest, LoyaltyEvent, Reason
 from .actors import Actor
 from .approvals import hold_for_approval
 from .idempotency import idempotent
+from .limits import lock_agent
 from .posting import append, lock
-from .rules import AdjustmentPreview, amount_problems, check_adjustment, lifetime_effect
+from .rules import (
+    AdjustmentPreview,
+    amount_problems,
+    check_adjustment,
+    closed_problems,
+    lifetime_effect,
+)
 
 TITLE_LENGTH = 200
 
@@ -107,6 +114,7 @@ def adjust_points(
     account = lock(account)
     if isinstance(reason, str):
         reason = lookups.reason(account.program, reason)
+    lock_agent(actor, account.program, points)
     # The preview's own judgement, on the locked account: the two cannot disagree.
     preview = preview_adjustment(
         account=account,
@@ -161,7 +169,7 @@ def accumulate_points(
 ) -> LoyaltyEvent:
     """Credit points earned by a purchase (counts towards points earned), once per order."""
     account = lock(account)
-    problems = amount_problems(points)
+    problems = closed_problems(account) + amount_problems(points)
     if not problems and points < 0:
         problems = [InvalidAmount("Accumulated points must be positive.")]
     if problems:

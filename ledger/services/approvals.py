@@ -14,7 +14,8 @@ from ..exceptions import ApprovalNotPending, NoteRequired, SelfApproval
 from ..models import ApprovalRequest, LoyaltyEvent, Reason
 from .actors import Actor
 from .idempotency import idempotent
-from .posting import append, lock
+from .operations import apply_approved
+from .posting import append, lock, lock_both
 from .rules import check_adjustment, text_problems
 
 
@@ -83,8 +84,14 @@ def approve_request(
     """Make the requested adjustment now, checked against the balance as it is now.
 
     Approving twice is refused (`ApprovalNotPending`), except that a retry by the same manager
-    under the same idempotency key gets the event of the first approval.
+    under the same idempotency key gets the event of the first approval (for a transfer or a
+    merge, its receiving event).
     """
+    if request.kind != ApprovalRequest.Kind.ADJUST:
+        source, target = lock_both(request.account, request.target)
+        request = _decidable(request, actor)
+        event = apply_approved(request=request, source=source, target=target, actor=actor)
+        return _approved(request, event, actor)
     account = lock(request.account)
     request = _decidable(request, actor)
     reason = request.reason
@@ -112,6 +119,11 @@ def approve_request(
         note=request.note,
         visible_to_customer=request.visible_to_customer,
     )
+    request.account = account
+    return _approved(request, event, actor)
+
+
+def _approved(request: ApprovalRequest, event: LoyaltyEvent, actor: Actor) -> LoyaltyEvent:
     request.status = ApprovalRequest.Status.APPROVED
     request.decided_by = actor.operator
     request.decided_at = event.created_at
@@ -121,10 +133,14 @@ def approve_request(
         action="approval.approved",
         target=request,
         summary=(
-            f"Approved {request.points:+,} {_unit(account, request.points)} on "
-            f"{account.display_name} asked by {request.requested_by.email}"
+            f"Approved {request.points:+,} {_unit(request.account, request.points)} on "
+            f"{request.account.display_name} asked by {request.requested_by.email}"
         ),
-        details={"event": str(event.pk), "points": request.points, "account": str(account.pk)},
+        details={
+            "event": str(event.pk),
+            "points": request.points,
+            "account": str(request.account_id),
+        },
     )
     return event
 

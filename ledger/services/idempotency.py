@@ -17,7 +17,7 @@ from django.db import IntegrityError, models, transaction
 from accounts.models import LoyaltyAccount
 
 from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, Refusal
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reason
+from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reason, Reward
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -51,6 +51,8 @@ def _link(made: object) -> dict[str, object]:
         return {"event": made}
     if isinstance(made, ApprovalRequest):
         return {"response": {"approval_request": str(made.pk)}}
+    if isinstance(made, Reward):
+        return {"response": {"reward": str(made.pk)}}
     if isinstance(made, LoyaltyAccount):
         return {"response": {"loyalty_account_id": str(made.pk)}}
     raise TypeError(f"Cannot remember a {type(made).__name__} under an idempotency key.")
@@ -62,6 +64,8 @@ def _recall(record: IdempotencyRecord) -> object:
     response = record.response or {}
     if "approval_request" in response:
         return ApprovalRequest.objects.get(pk=response["approval_request"])
+    if "reward" in response:
+        return Reward.objects.select_related("tier", "account__program").get(pk=response["reward"])
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])
 
 

@@ -30,15 +30,68 @@ def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
     )
 
 
+# The receiving halves of a transfer or merge: their points arrive in the lots they left.
+CARRIED_IN = (LoyaltyEvent.Type.TRANSFER_IN, LoyaltyEvent.Type.MERGE_IN)
+
+
+def carry_lots(account: LoyaltyAccount, event: LoyaltyEvent, above_zero: int) -> None:
+    """Give `account` the points its counterpart event took from the other account's lots,
+    each keeping its expiry date (and age), so that FIFO expiry stays exact. Points the other
+    account did not have in lots (it overdrew) get a new lot dated now; a negative balance here
+    is paid back first, from the soonest-expiring points."""
+    pieces = [
+        (taken.points, taken.lot.expires_at, taken.lot.created_at)
+        for taken in LotConsumption.objects.filter(event_id=event.counterpart_id)
+        .select_related("lot")
+        .order_by("id")
+    ]
+    uncarried = event.points - sum(p for p, _, _ in pieces)
+    if uncarried > 0:
+        pieces.append((uncarried, lot_expiry(account.program, event.created_at), event.created_at))
+    debt = event.points - above_zero
+    lots = []
+    for points, expires_at, created_at in pieces:
+        paid = min(debt, points)
+        debt -= paid
+        if points - paid > 0:
+            lots.append(
+                PointLot(
+                    account=account,
+                    event=event,
+                    points=points - paid,
+                    remaining=points - paid,
+                    expires_at=expires_at,
+                    created_at=created_at,
+                )
+            )
+    PointLot.objects.bulk_create(lots)
+
+
+def undone_event(event: LoyaltyEvent) -> LoyaltyEvent | None:
+    """The event whose points `event` gives back or takes back: a reversal's original, or
+    the CREATE_REWARD of a deleted reward (whose points return with their original expiry)."""
+    if event.type == LoyaltyEvent.Type.DELETE_REWARD:
+        return LoyaltyEvent.objects.get(
+            reward_id=event.reward_id, type=LoyaltyEvent.Type.CREATE_REWARD
+        )
+    return event.reverses
+
+
 def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: int) -> None:
     """Keep the lots in step with `event`: sum(remaining) == max(balance, 0) afterwards."""
-    original = event.reverses
+    if event.points == 0:
+        return  # a redeemed reward: its points left the lots when it was issued
+    original = undone_event(event)
     if event.points > 0:
         # Only the part above zero is spendable; the rest pays back a negative balance.
         above_zero = max(0, balance_before + event.points) - max(0, balance_before)
+        if event.type in CARRIED_IN:
+            carry_lots(account, event, above_zero)
+            return
         restored = 0
         if original is not None:
-            # Undoing a removal gives the points back to the lots they were taken from.
+            # Undoing a removal (or deleting a reward) gives the points back to the lots they
+            # were taken from.
             for taken in original.consumptions.order_by("id"):
                 give = min(taken.points, above_zero - restored)
                 if give <= 0:

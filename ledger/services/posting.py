@@ -7,25 +7,39 @@ transaction.
 
 from datetime import datetime, timedelta
 
+from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import AccountNotFound
+from ..exceptions import AccountLocked, AccountNotFound
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
+
+# PostgreSQL's SQLSTATE for a lock wait that ran out of `lock_timeout` (settings).
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     """The account row with its program, read and locked until the transaction ends (a no-op
     lock on SQLite, whose IMMEDIATE transactions already hold the database's write lock).
-    Only `account.pk` is used: a face may pass `lookups.account_to_lock(id)`, unread."""
-    accounts = LoyaltyAccount.objects.select_for_update().select_related("program")
+    Only `account.pk` is used: a face may pass `lookups.account_to_lock(id)`, unread.
+
+    AccountLocked when another transaction holds it longer than the database's lock_timeout:
+    the caller gets a refusal it can retry rather than a queue that grows without bound."""
+    # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
+    # account lock would also take one lock shared by all accounts, and two lock orders could
+    # meet there (a deadlock between a merge and an adjustment).
+    accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
     try:
         return accounts.get(pk=account.pk)
     except LoyaltyAccount.DoesNotExist:
         raise AccountNotFound("No loyalty account has this id.") from None
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise AccountLocked() from exc
+        raise
 
 
 def event_time(account: LoyaltyAccount) -> datetime:
@@ -37,12 +51,28 @@ def event_time(account: LoyaltyAccount) -> datetime:
     return now
 
 
-def advance(account: LoyaltyAccount, *, points: int, affects_lifetime: bool, now: datetime) -> int:
+def lock_both(first: LoyaltyAccount, second: LoyaltyAccount) -> tuple[LoyaltyAccount, ...]:
+    """Both account rows, locked in one fixed order (by id) whichever is named first, so that
+    two operations on the same pair in opposite directions wait for each other instead of
+    deadlocking. Returned in the order given."""
+    locked = {a.pk: lock(a) for a in sorted((first, second), key=lambda a: str(a.pk))}
+    return locked[first.pk], locked[second.pk]
+
+
+def advance(
+    account: LoyaltyAccount,
+    *,
+    points: int,
+    affects_lifetime: bool,
+    now: datetime,
+    earned_moved: int = 0,
+) -> int:
     """Move the account's cached sums (in memory) by one event at `now`; the balance before."""
     balance_before = account.balance
     account.balance += points
     if affects_lifetime:
         account.lifetime_points += points
+    account.lifetime_points += earned_moved
     account.updated_at = now
     return balance_before
 
@@ -53,11 +83,18 @@ def append(
     points: int,
     affects_lifetime: bool,
     actor: Actor,
+    earned_moved: int = 0,
     **fields: object,
 ) -> LoyaltyEvent:
     """Append one event to the locked `account` and move its balance (and points earned)."""
     now = event_time(account)
-    balance_before = advance(account, points=points, affects_lifetime=affects_lifetime, now=now)
+    balance_before = advance(
+        account,
+        points=points,
+        affects_lifetime=affects_lifetime,
+        now=now,
+        earned_moved=earned_moved,
+    )
     event = LoyaltyEvent.objects.create(
         program_id=account.program_id,
         account=account,
@@ -66,6 +103,7 @@ def append(
         balance_after=account.balance,
         lifetime_after=account.lifetime_points,
         created_at=now,
+        earned_moved=earned_moved,
         **actor.event_fields,
         **fields,
     )

@@ -23,6 +23,15 @@ def reverse_event(
     account = lock(event.account)
     if event.type == LoyaltyEvent.Type.REVERSAL:
         raise NotReversible("A reversal cannot itself be reversed; make a new adjustment.")
+    if event.is_paired:
+        # One half alone would break the pair (and the lots carried with it).
+        raise NotReversible(
+            "A merge cannot be reversed."
+            if event.type in (LoyaltyEvent.Type.MERGE_OUT, LoyaltyEvent.Type.MERGE_IN)
+            else "A transfer cannot be reversed; transfer the points back instead."
+        )
+    if event.type in LoyaltyEvent.REWARD_TYPES:
+        raise NotReversible("A reward's events are not reversed; delete the reward instead.")
     if LoyaltyEvent.objects.filter(reverses=event).exists():
         raise AlreadyReversed()
     if not note.strip():

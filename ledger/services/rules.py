@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from accounts.models import LoyaltyAccount
 
 from ..exceptions import (
+    AccountClosed,
     AdjustmentRefused,
     InactiveReason,
     InsufficientPoints,
@@ -22,6 +23,7 @@ from ..exceptions import (
 )
 from ..models import Reason
 from .actors import Actor
+from .limits import over_daily_limit
 
 # One adjustment moves at most this many points (Yotpo's int32 limit).
 MAX_POINTS = 2_147_483_647
@@ -31,17 +33,12 @@ TEXT_LIMITS = {"history_title": 200, "note": 2_000, "reason_text": 3_500}
 _TEXT_NAMES = {"history_title": "The title", "note": "The note", "reason_text": "The reason"}
 
 
-@dataclass(frozen=True)
-class AdjustmentPreview:
-    """What an adjustment would do now: the sums before and after, and the verdict."""
+class Verdict:
+    """Apply, hold for a manager, or refuse: what a preview's `problems` and `needs_approval`
+    come to (adjustments, transfers and merges alike)."""
 
-    balance_before: int
-    balance_after: int
-    lifetime_before: int
-    lifetime_after: int
     problems: tuple[AdjustmentRefused, ...]
     needs_approval: bool
-    approval_threshold: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -53,6 +50,22 @@ class AdjustmentPreview:
         if self.problems:
             return "refuse"
         return "hold" if self.needs_approval else "apply"
+
+
+@dataclass(frozen=True)
+class AdjustmentPreview(Verdict):
+    """What an adjustment would do now: the sums before and after, and the verdict."""
+
+    balance_before: int
+    balance_after: int
+    lifetime_before: int
+    lifetime_after: int
+    problems: tuple[AdjustmentRefused, ...]
+    needs_approval: bool
+    approval_threshold: int | None = None
+    # Why an agent's grant waits for a manager although it is under the threshold: it takes
+    # them past their daily limit (said in words, before they submit).
+    limit_note: str = ""
 
 
 def lifetime_effect(points: object, reason: Reason | None, affects_lifetime: bool | None) -> bool:
@@ -72,6 +85,17 @@ def amount_problems(points: object) -> list[AdjustmentRefused]:
     if abs(points) > MAX_POINTS:
         return [InvalidAmount(f"One adjustment can move at most {MAX_POINTS:,} points.")]
     return []
+
+
+def closed_problems(account: LoyaltyAccount) -> list[AdjustmentRefused]:
+    if not account.is_closed:
+        return []
+    return [
+        AccountClosed(
+            f"This account was merged into {account.merged_into.display_name}; "
+            "its points are there now."
+        )
+    ]
 
 
 def text_problems(**texts: str) -> list[AdjustmentRefused]:
@@ -99,7 +123,8 @@ def check_adjustment(
     allow_negative: bool = False,
 ) -> AdjustmentPreview:
     """Judge the adjustment of `account` (locked, for a command) by `actor`. Writes nothing."""
-    problems = amount_problems(points)
+    problems = closed_problems(account)
+    problems += amount_problems(points)
     amount = 0 if problems else points
     unit = account.program.terminology_other.lower()
     if reason is not None:
@@ -133,12 +158,14 @@ def check_adjustment(
             )
 
     threshold = actor.approval_threshold(account.program)
+    limit_note = over_daily_limit(actor=actor, program=account.program, granting=amount)
     return AdjustmentPreview(
         balance_before=account.balance,
         balance_after=balance_after,
         lifetime_before=account.lifetime_points,
         lifetime_after=lifetime_after,
         problems=tuple(problems),
-        needs_approval=threshold is not None and abs(amount) > threshold,
+        needs_approval=(threshold is not None and abs(amount) > threshold) or bool(limit_note),
         approval_threshold=threshold,
+        limit_note=limit_note,
     )

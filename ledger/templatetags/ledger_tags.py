@@ -3,7 +3,8 @@ import uuid
 from django import template
 from django.http import HttpRequest
 
-from ledger.selectors import pending_approvals_count
+from ledger.selectors import account_history, pending_approvals_count
+from ledger.selectors.grants import agents_use
 
 register = template.Library()
 
@@ -26,3 +27,21 @@ def new_token() -> str:
 def signed(points: int) -> str:
     """+1,000 / −30 (a true minus sign) / 0."""
     return f"{points:+,}".replace("-", "−") if points else "0"
+
+
+@register.inclusion_tag("ledger/agent_limits.html", takes_context=True)
+def agent_limits(context) -> dict:
+    """Each agent's points granted in the last 24 hours against the program's daily limit
+    (the People page, for managers)."""
+    program = context["request"].program
+    return {"program": program, "uses": agents_use(program=program)}
+
+
+@register.simple_tag
+def merged_histories(account, limit: int = 5) -> list:
+    """The accounts merged into `account`, each with its newest events: a surviving account's
+    page shows the duplicate's history beside its own."""
+    return [
+        (merged, account_history(account=merged, limit=limit))
+        for merged in account.merged_accounts.order_by("closed_at")
+    ]

@@ -26,6 +26,9 @@ def test_it_seeds_consistent_history_and_tops_up_without_duplicates(program, var
     assert LoyaltyAccount.objects.count() == 350
     assert ledger_discrepancies() == []
     assert LoyaltyAccount.objects.filter(phone__isnull=True).count() == 0
+    # Every tenth customer has a point-of-sale id (Yotpo's pos_account_id look-up).
+    assert LoyaltyAccount.objects.filter(pos_account_id__isnull=False).count() == 35
+    assert LoyaltyAccount.objects.get(customer_id="CUST-0000010").pos_account_id == "POS-0000010"
 
 
 def test_it_creates_demo_operators_and_prints_the_same_passwords_each_run(program, var_dir, capsys):
@@ -56,3 +59,17 @@ def test_it_leaves_one_agents_adjustment_waiting_for_the_manager(program, var_di
     held.account.refresh_from_db()
     assert held.account.balance == held.account.events.latest("created_at").balance_after
     assert "waits for approval" in capsys.readouterr().out
+
+
+def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_dir, capsys):
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    program.refresh_from_db()
+    merged = LoyaltyAccount.objects.get(merged_into__isnull=False)
+    assert merged.balance == 0 and merged.merged_into.events.filter(type="MERGE_IN").exists()
+    assert LoyaltyEvent.objects.filter(type="TRANSFER_IN").count() == 1
+    assert LoyaltyEvent.objects.filter(type="MERGE_IN").count() == 1
+    assert program.agent_daily_limit == 5000
+    assert LoyaltyAccount.objects.count() == 20
+    assert ledger_discrepancies() == []

@@ -1,6 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+# Live-server tests (a storefront over real HTTP) close each request thread's connection.
+from tests.acceptance.conftest import short_lived_connections  # noqa: F401
 from tests.factories import api_client
 
 

@@ -155,10 +155,40 @@ def test_malformed_json_is_a_400(yotpo, customer):
     assert set(response.json()["errors"][0]) == {"code", "message"}
 
 
-def test_a_reason_code_must_match_the_direction(yotpo, customer):
-    response = adjust(yotpo, customer_id="Y-1", point_adjustment_amount=5, reason="REDEEM_DISCOUNT")
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "REASON_SIGN_MISMATCH"
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"point_adjustment_amount": 5, "reason": "REDEEM_DISCOUNT"}, "REASON_SIGN_MISMATCH", None),
+        ({"point_adjustment_amount": 5, "reason": "RETIRED"}, "REASON_INACTIVE", "reason"),
+        ({"point_adjustment_amount": 5, "reason": "NEEDS_NOTE"}, "NOTE_REQUIRED", "reason"),
+        ({"point_adjustment_amount": -101}, "INSUFFICIENT_POINTS", "point_adjustment_amount"),
+    ],
+)
+def test_an_adjustment_the_ledger_refuses_is_a_422_naming_the_problem(
+    yotpo, customer, program, manager, body, code, field
+):
+    manage = services.Actor.of_operator(manager)
+    added = {
+        code: services.add_reason(
+            program=program,
+            code=code,
+            label=code.title(),
+            sign=1,
+            affects_lifetime=True,
+            requires_note=code == "NEEDS_NOTE",
+            actor=manage,
+        )
+        for code in ("RETIRED", "NEEDS_NOTE")
+    }
+    services.set_reason_active(reason=added["RETIRED"], active=False, actor=manage)
+
+    response = adjust(yotpo, customer_id="Y-1", **body)
+
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["code"] == code and error["message"]
+    assert error.get("field", "point_adjustment_amount") == (field or "point_adjustment_amount")
+    assert customer.events.count() == 1
 
 
 def test_it_shows_a_customer_with_history(yotpo, customer):

@@ -148,7 +148,8 @@ def special_reasons(program):
     )
 
 
-# rule → (the attempt, the native code, Square's code and status, Yotpo's status, the faces)
+# rule → (the attempt, the native code, Square's code and status, Yotpo's status, the faces).
+# Yotpo answers a rule of the ledger with 422 and malformed input with 400 (docs/api.md).
 ALL = ("console", "native", "square", "yotpo", "bulk")
 RULES = {
     "zero points": (Attempt(0), "INVALID_AMOUNT", ("INVALID_VALUE", 400), 400, ALL),
@@ -170,21 +171,21 @@ RULES = {
         Attempt(5, reason="RETIRED"),
         "REASON_INACTIVE",
         None,
-        400,
+        422,
         ("console", "native", "yotpo", "bulk"),
     ),
     "sign against the reason": (
         Attempt(-5, reason="REWARD"),
         "REASON_SIGN_MISMATCH",
         None,
-        400,
+        422,
         ("native", "yotpo", "bulk"),
     ),
     "note required": (
         Attempt(5, reason="GOODWILL"),
         "NOTE_REQUIRED",
         None,
-        400,
+        422,
         ("console", "native", "bulk"),
     ),
     "title too long": (

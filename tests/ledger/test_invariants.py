@@ -1,4 +1,5 @@
-"""Invariant 1 of DESIGN.md under random sequences of ledger actions."""
+"""Invariant 1 of DESIGN.md under random sequences of ledger actions, transfers and merges
+included."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,8 @@ actions = st.lists(
         ),
         st.tuples(st.just("accumulate"), st.integers(0, 2), st.integers(1, 500)),
         st.tuples(st.just("reverse"), st.integers(0, 40)),
+        st.tuples(st.just("transfer"), st.integers(0, 2), st.integers(0, 2), st.integers(1, 500)),
+        st.tuples(st.just("merge"), st.integers(0, 2), st.integers(0, 2)),
     ),
     min_size=1,
     max_size=30,
@@ -70,6 +73,24 @@ def test_balances_always_equal_the_sums_of_events(program, reasons, manager, ste
                         actor=services.Actor.of_operator(manager, source=UI),
                     )
                 )
+            elif step[0] == "transfer":
+                _, source, target, amount = step
+                done = services.transfer_points(
+                    source=accounts[source],
+                    target=accounts[target],
+                    points=amount,
+                    reason="test",
+                    actor=services.Actor.of_operator(manager, source=UI),
+                )
+                made += [done.out_event, done.in_event]
+            elif step[0] == "merge":
+                _, source, target = step
+                done = services.merge_accounts(
+                    source=accounts[source],
+                    target=accounts[target],
+                    actor=services.Actor.of_operator(manager, source=UI),
+                )
+                made += [done.out_event, done.in_event]
             elif made:
                 target = made[step[1] % len(made)]
                 made.append(

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from accounts.models import Program
 from ledger import services
-from ledger.models import BulkBatch, LoyaltyEvent
+from ledger.models import BulkBatch, LoyaltyEvent, RewardTier
 from ledger.services import Actor
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
@@ -57,6 +59,17 @@ def _square_account() -> dict:
     }
 
 
+def _redemption() -> dict:
+    """A Yotpo redemption of a one-point tier of the default program."""
+    program = Program.objects.resolve("main")
+    tier = RewardTier.objects.filter(program=program, name="Matrix").first()
+    if tier is None:
+        tier = RewardTier.objects.create(
+            program=program, name="Matrix", points=1, created_at=timezone.now()
+        )
+    return {"customer_email": "matrix@example.com", "redemption_option_id": str(tier.pk)}
+
+
 # Console pages answer an unauthenticated caller (keys count for nothing there) with the
 # login page; the native API accepts an operator's session, Square and Yotpo only keys.
 LOGIN = 302
@@ -81,6 +94,12 @@ MATRIX: dict[str, Rule] = {
     "program-settings": Rule("GET", CONSOLE_MANAGER),
     "adjustment-preview": Rule("POST", CONSOLE_OPERATOR, body=lambda: {"amount": "5"}),
     "adjustment-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    # Account operations
+    "operation-candidates": Rule("GET", CONSOLE_OPERATOR, query={"q": "customer"}),
+    "merge-preview": Rule("POST", CONSOLE_OPERATOR, body=dict),
+    "merge-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
+    "transfer-preview": Rule("POST", CONSOLE_OPERATOR, body=dict),
+    "transfer-create": Rule("POST", (LOGIN, 422, 422, LOGIN, LOGIN, LOGIN), body=dict),
     "reasons": Rule("GET", CONSOLE_MANAGER),
     "reason-change": Rule("POST", (LOGIN, 403, 422, LOGIN, LOGIN, LOGIN), body=dict),
     "reason-active": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
@@ -114,6 +133,18 @@ MATRIX: dict[str, Rule] = {
     # A held adjustment's status: anyone who may read.
     "api-approval-request": Rule("GET", NATIVE_READ),
     "api-event-reverse": Rule("POST", (401, 403, 201, 403, 201, 401), body=lambda: {"note": "x"}),
+    # Account operations: merging into itself reaches the ledger (and is refused there) for
+    # whoever may write, without closing the account the other rules use.
+    "api-account-merge": Rule(
+        "POST",
+        (401, 400, 400, 403, 400, 401),
+        body_for=lambda path: {"into": path.split("/")[4]},
+    ),
+    "api-account-transfers": Rule(
+        "POST",
+        (401, 201, 201, 403, 201, 401),
+        body=lambda: {"to": str(AccountFactory().pk), "points": 1, "reason": "matrix"},
+    ),
     # Square dialect
     "square-programs": Rule("GET", KEY_READ),
     "square-program": Rule("GET", KEY_READ),
@@ -149,6 +180,10 @@ MATRIX: dict[str, Rule] = {
         body=lambda: {"customer_email": "matrix@example.com", "point_adjustment_amount": 5},
     ),
     "yotpo-customers": Rule("GET", KEY_READ, query={"customer_email": "matrix@example.com"}),
+    "yotpo-redemption-options": Rule(
+        "GET", KEY_READ, query={"customer_email": "matrix@example.com"}
+    ),
+    "yotpo-redemptions": Rule("POST", KEY_WRITE, body=lambda: _redemption()),
 }
 
 

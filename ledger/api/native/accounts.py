@@ -21,6 +21,13 @@ class AccountOutputSerializer(serializers.Serializer):
     last_name = serializers.CharField()
     balance = serializers.IntegerField()
     lifetime_points = serializers.IntegerField()
+    merged_into = serializers.UUIDField(
+        source="merged_into_id",
+        allow_null=True,
+        help_text="Set when this account was merged into another: it is closed, and that "
+        "account holds its points.",
+    )
+    closed_at = serializers.DateTimeField(allow_null=True)
     enrolled_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -50,8 +50,11 @@ class ApprovalRequestOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=ApprovalRequest.Status.choices)
     account_id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=ApprovalRequest.Kind.choices)
+    target_account_id = serializers.UUIDField(source="target_id", allow_null=True)
     points = serializers.IntegerField()
-    reason = serializers.CharField(source="reason.code")
+    reason = serializers.CharField(source="reason.code", allow_null=True, default=None)
+    reason_text = serializers.CharField()
     history_title = serializers.CharField()
     note = serializers.CharField()
     visible_to_customer = serializers.BooleanField()
@@ -171,7 +174,7 @@ class AdjustmentCreateApi(NativeApiView):
         responses={
             201: EventOutputSerializer,
             202: HeldOutputSerializer,
-            **native_errors(400, 404, 422),
+            **native_errors(400, 404, 409, 422),
         },
     )
     def post(self, request: Request, account_id: str) -> Response:

@@ -74,6 +74,14 @@ class EventOutputSerializer(serializers.Serializer):
     order_id = serializers.CharField(allow_null=True)
     location_id = serializers.CharField()
     reverses = serializers.UUIDField(source="reverses_id", allow_null=True)
+    counterpart = serializers.UUIDField(
+        source="counterpart_id",
+        allow_null=True,
+        help_text="The other half of a transfer or merge (on the other account).",
+    )
+    earned_moved = serializers.IntegerField(
+        help_text="Points earned that a merge moved (besides `points`)."
+    )
     reversed_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
@@ -115,6 +123,8 @@ def event_output(event: LoyaltyEvent) -> dict:
         "order_id": event.order_id,
         "location_id": event.location_id,
         "reverses": str(event.reverses_id) if event.reverses_id else None,
+        "counterpart": str(event.counterpart_id) if event.counterpart_id else None,
+        "earned_moved": event.earned_moved,
         "reversed_by": str(reversed_by.pk) if reversed_by else None,
         "created_at": _DATETIME.to_representation(event.created_at),
     }

@@ -36,6 +36,14 @@ SQUARE_TYPES = {
 }
 SQUARE_TYPE_CHOICES = list(SQUARE_TYPES)
 _SQUARE_TYPE_OF = {ours: theirs for theirs, ours in SQUARE_TYPES.items() if ours}
+# Transfers and merges have no Square type: like a reversal, they are Square's OTHER.
+PAIRED_TYPES = (
+    LoyaltyEvent.Type.TRANSFER_OUT,
+    LoyaltyEvent.Type.TRANSFER_IN,
+    LoyaltyEvent.Type.MERGE_OUT,
+    LoyaltyEvent.Type.MERGE_IN,
+)
+_SQUARE_TYPE_OF.update(dict.fromkeys(PAIRED_TYPES, "OTHER"))
 _BODY_OF = {
     "ACCUMULATE_POINTS": "accumulate_points",
     "ADJUST_POINTS": "adjust_points",
@@ -256,7 +264,9 @@ class EventSearchApi(SquareApiView):
         types = None
         if filters.get("type_filter"):
             types = tuple(
-                SQUARE_TYPES[t] for t in filters["type_filter"]["types"] if SQUARE_TYPES[t]
+                ours
+                for ours, theirs in _SQUARE_TYPE_OF.items()
+                if theirs in filters["type_filter"]["types"]
             )
         location_ids = (filters.get("location_filter") or {}).get("location_ids")
         query = EventQuery(

@@ -15,7 +15,13 @@ from django.db import connection, transaction
 
 from accounts.models import LoyaltyAccount, Program
 from ledger.models import ApprovalRequest, LotConsumption, LoyaltyEvent, PointLot, Reason
-from ledger.services import Actor, adjust_points, create_program
+from ledger.services import (
+    Actor,
+    adjust_points,
+    create_program,
+    merge_accounts,
+    transfer_points,
+)
 from loyalty_admin.services import generate_password, save_operator
 
 from ..demo_data import (
@@ -29,6 +35,7 @@ from ..demo_data import (
 )
 
 DEMO_APPROVAL_THRESHOLD = 500
+DEMO_AGENT_DAILY_LIMIT = 5_000
 CHUNK = 10_000
 
 
@@ -41,7 +48,16 @@ def demo_program() -> Program:
         # an agent's adjustment above 500 points waits for a manager.
         program.expiration_policy = "P12M"
         program.approval_threshold = program.approval_threshold or DEMO_APPROVAL_THRESHOLD
-        program.save(update_fields=["expiration_policy", "approval_threshold", "updated_at"])
+        # Each agent may grant 5,000 points a day before their grants wait for a manager.
+        program.agent_daily_limit = program.agent_daily_limit or DEMO_AGENT_DAILY_LIMIT
+        program.save(
+            update_fields=[
+                "expiration_policy",
+                "approval_threshold",
+                "agent_daily_limit",
+                "updated_at",
+            ]
+        )
     return program
 
 
@@ -63,6 +79,43 @@ def ensure_held_adjustment(program: Program) -> ApprovalRequest | None:
         actor=Actor.of_operator(agent),
     )
     return adjustment.approval
+
+
+def ensure_account_operations(program: Program) -> list[str]:
+    """A merged duplicate (by the manager) and a transfer (by the agent), made through the
+    ledger's commands, once: the demo shows a closed account, its "merged into" link, and the
+    paired events. Uses seeded customers, so the number of accounts stays as asked."""
+    users = get_user_model().objects
+    agent = users.filter(username=DEMO_OPERATORS[0][0]).first()
+    manager = users.filter(username=DEMO_OPERATORS[1][0]).first()
+    paired = LoyaltyEvent.objects.filter(program=program, counterpart__isnull=False)
+    if agent is None or manager is None or paired.exists():
+        return []
+    # The first account holds the demo's waiting approval; the next four take part here.
+    accounts = list(
+        LoyaltyAccount.objects.filter(program=program).order_by("created_at", "id")[1:5]
+    )
+    if len(accounts) < 4:
+        return []
+    duplicate, survivor, giver, receiver = accounts
+    merge_accounts(
+        source=duplicate,
+        target=survivor,
+        note="Enrolled twice, by phone and by email (demo)",
+        actor=Actor.of_operator(manager),
+    )
+    done = [f"{duplicate.display_name} was merged into {survivor.display_name}."]
+    points = min(50, giver.balance)
+    if points > 0:
+        transfer_points(
+            source=giver,
+            target=receiver,
+            points=points,
+            reason="Moved to their partner's account (demo)",
+            actor=Actor.of_operator(agent),
+        )
+        done.append(f"{giver.display_name} gave {points} points to {receiver.display_name}.")
+    return done
 
 
 def ensure_demo_operators(credentials_file) -> list[tuple[str, str, str]]:
@@ -113,6 +166,7 @@ class Command(BaseCommand):
         if existing >= accounts:
             self.stdout.write(f"Demo data present: {existing:,} accounts in “{program.name}”.")
             self._hold_one(program)
+            self._operations(program)
             return
         started = time.monotonic()
         history = DemoHistory(program, seed=seed)
@@ -153,6 +207,11 @@ class Command(BaseCommand):
             f"in {time.monotonic() - started:.1f}s."
         )
         self._hold_one(program)
+        self._operations(program)
+
+    def _operations(self, program: Program) -> None:
+        for line in ensure_account_operations(program):
+            self.stdout.write(line)
 
     def _hold_one(self, program: Program) -> None:
         held = ensure_held_adjustment(program)
