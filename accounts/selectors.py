@@ -1,6 +1,7 @@
 """Reads of accounts: search by what an agent or an integration knows of a customer."""
 
 import re
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
@@ -80,6 +81,31 @@ def search_accounts(*, program: Program, query: str, limit: int = 100) -> QueryS
         LoyaltyAccount.objects.filter(pk__in=ordered)
         .select_related("program", "merged_into")
         .order_by(position)
+    )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of the console's search results."""
+
+    accounts: list[LoyaltyAccount]
+    next_offset: int | None
+
+    @property
+    def summary(self) -> str:
+        """What a screen reader announces: "1 customer found.", "20 or more customers found."."""
+        count = len(self.accounts)
+        more = " or more" if self.next_offset is not None else ""
+        noun = "customer" if count == 1 and not more else "customers"
+        return f"{count:,}{more} {noun} found."
+
+
+def search_page(*, program: Program, query: str, offset: int, size: int) -> SearchPage:
+    # One row more than a page tells whether there is a next page without counting matches.
+    limit = offset + size + 1
+    found = list(search_accounts(program=program, query=query, limit=limit)[offset:])
+    return SearchPage(
+        accounts=found[:size], next_offset=offset + size if len(found) > size else None
     )
 
 

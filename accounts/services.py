@@ -10,6 +10,7 @@ from django.utils import timezone
 from .exceptions import DuplicateAccount, InvalidProgramSetting
 from .identities import Identity
 from .models import LoyaltyAccount, Program
+from .signals import program_updated
 
 
 def enroll_account(
@@ -78,6 +79,7 @@ def update_program(*, program: Program, **settings: object) -> Program:
     for name, value in settings.items():
         setattr(program, name, value)
     program.save(update_fields=[*settings, "updated_at"])
+    program_updated.send(sender=Program, program=program)
     return program
 
 

@@ -10,7 +10,7 @@ from loyalty_admin.decorators import manager_required, operator_required
 from loyalty_admin.refusals import Refusal
 
 from .forms import AccountSearchForm, ProgramSettingsForm
-from .selectors import search_accounts
+from .selectors import search_page
 from .services import update_program
 
 SEARCH_PAGE_SIZE = 20
@@ -23,14 +23,13 @@ def search(request: HttpRequest) -> TemplateResponse:
     query, offset = "", 0
     if form.is_valid():
         query, offset = form.cleaned_data["q"], form.cleaned_data["offset"] or 0
-    # One row more than a page tells whether there is a next page without counting matches.
-    limit = offset + SEARCH_PAGE_SIZE + 1
-    found = list(search_accounts(program=request.program, query=query, limit=limit)[offset:])
+    page = search_page(program=request.program, query=query, offset=offset, size=SEARCH_PAGE_SIZE)
     context = {
         "form": form,
         "query": query,
-        "accounts": found[:SEARCH_PAGE_SIZE],
-        "next_offset": offset + SEARCH_PAGE_SIZE if len(found) > SEARCH_PAGE_SIZE else None,
+        "accounts": page.accounts,
+        "next_offset": page.next_offset,
+        "summary": page.summary,
     }
     template_name = "accounts/search.html"
     if request.htmx:

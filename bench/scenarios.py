@@ -226,6 +226,48 @@ def reads(results: Results, data: Data, size) -> None:
         errors=got["errors"] + health["errors"],
     )
 
+    # The console's steps from the search box to a submitted adjustment, and the manager's
+    # explorer: each page or fragment under 100 ms of server time; the account page's weight.
+    pages = {
+        "Search results (HTMX)": (
+            [
+                f"/?q={urllib.parse.quote(email[:4])}"
+                for email in LoyaltyAccount.objects.filter(pk__in=ids).values_list(
+                    "email", flat=True
+                )
+            ],
+            True,
+        ),
+        "Account page": ([f"/accounts/{pk}/" for pk in ids], False),
+        "History explorer, unfiltered": (["/history/"], False),
+        "Reversal form (HTMX, when opened)": (
+            [
+                f"/events/{pk}/reverse/form?origin=account"
+                for pk in LoyaltyEvent.objects.filter(account_id__in=ids[:5]).values_list(
+                    "pk", flat=True
+                )[: size.samples]
+            ],
+            True,
+        ),
+    }
+    for name, (paths, htmx) in pages.items():
+        paths = (paths * size.samples)[: size.samples]
+        step_headers = {"Cookie": headers["Cookie"], **({"HX-Request": "true"} if htmx else {})}
+        got = http_samples(paths, step_headers)
+        weight = ""
+        if name == "Account page":
+            _, _, _, body = request("GET", f"/accounts/{data.hot.pk}/", headers=step_headers)
+            weight = f"hot account's page {len(body) / 1024:.1f} KB (budget 30 KB)"
+        results.add(
+            f"Console step: {name} (server time)",
+            "p95 < 100 ms",
+            f"{p50_p95(got['server'])}; {got['errors']} errors",
+            weight,
+            f"{pct(got['server'], 95) / 100:.2f} of budget",
+            ok=pct(got["server"], 95) < 100 and not got["errors"],
+            errors=got["errors"],
+        )
+
 
 def _bulk_file(customer_ids: list[str]) -> bytes:
     lines = ["customer_id,points,reason,history_title"]

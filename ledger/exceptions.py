@@ -185,6 +185,36 @@ class SelfApproval(LedgerError):
     default_message = "Another manager must decide on your own request."
 
 
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+class SubscriptionNotFound(NotFound):
+    default_message = "No webhook subscription has this id."
+
+
+class NotificationNotFound(NotFound):
+    default_message = "No webhook notification has this id."
+
+
+class InvalidNotificationUrl(LedgerError):
+    code = "INVALID_NOTIFICATION_URL"
+    field = "notification_url"
+    default_message = "The notification URL must be an http:// or https:// URL with a host."
+
+
+class RefusedNotificationUrl(InvalidNotificationUrl):
+    """The URL's host is on the refused list (WEBHOOK_REFUSED_NETWORKS): private addresses are
+    refused outside DEBUG so that no one can make the server call its own internals."""
+
+    code = "NOTIFICATION_URL_REFUSED"
+    default_message = "This server does not send notifications to that host."
+
+
+class UnknownEventType(LedgerError):
+    code = "EVENT_TYPE_UNKNOWN"
+    field = "event_types"
+
+
 # --- Account operations: merges and transfers ------------------------------------------------
 
 

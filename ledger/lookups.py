@@ -25,12 +25,22 @@ from .exceptions import (
     ApprovalRequestNotFound,
     BatchNotFound,
     EventNotFound,
+    NotificationNotFound,
     ProgramNotFound,
     RewardNotFound,
     RewardTierNotFound,
+    SubscriptionNotFound,
     UnknownReason,
 )
-from .models import ApprovalRequest, BulkBatch, LoyaltyEvent, Reason, Reward, RewardTier
+from .models import (
+    ApprovalRequest,
+    BulkBatch,
+    LoyaltyEvent,
+    Reason,
+    Reward,
+    RewardTier,
+    WebhookSubscription,
+)
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -184,3 +194,24 @@ def reward(reward_id: object, *, program: Program | None = None) -> Reward:
     """The reward with this id (in `program`, when given), with its tier and account."""
     rewards = Reward.objects.select_related("tier", "account__program")
     return _by_id(rewards, reward_id, program, RewardNotFound())
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def subscription(subscription_id: str) -> WebhookSubscription:
+    found = WebhookSubscription.objects.filter(pk=subscription_id).first()
+    if found is None:
+        raise SubscriptionNotFound()
+    return found
+
+
+def notification(notification_id: object, *, subscription: WebhookSubscription):
+    """One notification of the subscription's delivery log."""
+    try:
+        found = subscription.notifications.filter(pk=int(str(notification_id))).first()
+    except ValueError:
+        found = None
+    if found is None:
+        raise NotificationNotFound()
+    return found

@@ -153,6 +153,9 @@ class LoyaltyEvent(models.Model):
     batch = models.ForeignKey(
         "BulkBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
     )
+    # The X-Request-ID of the request that wrote the event, to find its log lines.
+    # Nullable, so adding it leaves the append-only table (and its SQLite triggers) as it is.
+    request_id = models.CharField(max_length=64, null=True, blank=True)
     # The other half of a transfer or merge (each half names the other; both are written in
     # one transaction, so the deferred foreign key is satisfied at commit).
     counterpart = models.OneToOneField(
@@ -354,6 +357,9 @@ class BulkBatch(models.Model):
     failure = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # The job worker's tries: a batch whose worker stopped is requeued, then failed.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    applying_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -548,3 +554,98 @@ class Reward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:,} on {self.account_id} ({self.status})"
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def new_subscription_id() -> str:
+    # Square's subscription ids read "wbhk_" and hex.
+    return f"wbhk_{uuid.uuid4().hex}"
+
+
+class WebhookSubscription(models.Model):
+    """Where to tell an integration that something happened, in Square's webhook format.
+
+    The signature key signs every notification (HMAC-SHA256), so it is kept as it is; it is
+    shown once, on creation and on rotation, and never again.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_subscription_id)
+    name = models.CharField(max_length=64, blank=True)
+    enabled = models.BooleanField(default=True)
+    event_types = models.JSONField(default=list)
+    notification_url = models.URLField(max_length=2000)
+    api_version = models.CharField(max_length=20, blank=True)
+    signature_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name or self.notification_url
+
+
+class WebhookNotification(models.Model):
+    """One notification for one subscription: the outbox row, written in the transaction of
+    the change it tells about, then its delivery's state and log.
+
+    `body` is the exact JSON sent on every attempt, so `event_id` and the signature of a
+    retried notification are those of the first try.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting"
+        DELIVERED = "DELIVERED", "Delivered"
+        FAILED = "FAILED", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    # No database constraint: a writer may still hold a cached list of subscriptions that
+    # names one being deleted, and its ledger event must not fail for that; such a row is
+    # never delivered (the worker finds no subscription) and is deleted with the others.
+    subscription = models.ForeignKey(
+        WebhookSubscription,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="notifications",
+    )
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=60)
+    # Notifications about one account are delivered in order (none of an account overtakes
+    # an older one); None for notifications about no account (program, tests).
+    account_id = models.UUIDField(null=True, blank=True)
+    body = models.TextField()
+    is_test = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    give_up_at = models.DateTimeField()
+    # A worker holds a notification while it posts it; a worker killed mid-delivery leaves
+    # the hold to run out, and the notification is posted again (same event_id).
+    held_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="PENDING") | Q(held_until__isnull=True),
+                name="webhook_only_pending_held",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["subscription", "id"],
+                condition=Q(status="PENDING"),
+                name="webhook_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.status})"

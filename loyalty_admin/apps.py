@@ -6,4 +6,7 @@ class LoyaltyAdminConfig(AppConfig):
     verbose_name = "Operators and API clients"
 
     def ready(self) -> None:
-        from . import audit  # noqa: F401  (connects the login receivers)
+        # audit connects the login receivers, request_log the request log's.
+        from . import audit, request_log  # noqa: F401
+
+        request_log.configure_structlog()

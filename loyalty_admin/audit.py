@@ -11,6 +11,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .models import ApiClient, AuditEntry
+from .request_log import current_request_id
 
 # What the log records; the audit page filters by these.
 ACTIONS = {
@@ -30,6 +31,12 @@ ACTIONS = {
     "operator.reactivated": "Operator reactivated",
     "api_client.created": "API key created",
     "api_client.revoked": "API key revoked",
+    # Webhooks
+    "webhook.created": "Webhook subscription created",
+    "webhook.changed": "Webhook subscription changed",
+    "webhook.deleted": "Webhook subscription deleted",
+    "webhook.key_rotated": "Webhook signature key rotated",
+    "webhook.resent": "Webhook notification resent",
     # Account operations
     "account.merged": "Accounts merged",
     "account.transferred": "Points transferred",
@@ -38,6 +45,9 @@ ACTIONS = {
     "reward_tier.renamed": "Reward tier renamed",
     "reward_tier.retired": "Reward tier retired",
 }
+
+# The actor shown for actions taken with a management command on the server.
+COMMAND_LINE = "command line"
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -57,12 +67,19 @@ def record(
     summary: str,
     details: dict | None = None,
     ip: str | None = None,
+    via: str | None = None,
 ) -> AuditEntry:
-    """Append one entry to the audit log."""
+    """Append one entry to the audit log. `via` names an actor that is not a person or a key
+    (COMMAND_LINE); the request id, when there is one, is kept in the details."""
     if action not in ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}.")
     if actor is not None and not actor.is_authenticated:
         actor = None
+    details = dict(details or {})
+    if via:
+        details["via"] = via
+    if request_id := current_request_id():
+        details["request_id"] = request_id
     return AuditEntry.objects.create(
         action=action,
         actor=actor,
@@ -70,7 +87,7 @@ def record(
         target_type=target._meta.label if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         summary=summary[:300],
-        details=details or {},
+        details=details,
         ip_address=ip,
     )
 

@@ -2,10 +2,12 @@
 
 import secrets
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
 
 from . import api_keys, audit
 from .models import ApiClient
@@ -161,16 +163,33 @@ def change_operator_role(
     return user
 
 
+def end_sessions(user: AbstractBaseUser) -> int:
+    """Delete every open session of `user`; how many there were.
+
+    Sessions live in the database keyed by a random id, with the user inside their signed
+    data, so each unexpired one is read: fine for a team of operators, and it only runs when
+    an operator is shut out."""
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
 @transaction.atomic
 def set_operator_active(
     *, operator: AbstractBaseUser, active: bool, by: AbstractBaseUser, ip: str | None = None
 ) -> AbstractBaseUser:
-    """Let an operator in again, or shut them out: an inactive user's open sessions stop
-    authenticating on their next request (Django's ModelBackend refuses inactive users)."""
+    """Let an operator in again, or shut them out. Shutting out ends their open sessions at
+    once, so that letting them in again later revives none: they log in afresh."""
     if operator.pk == by.pk:
         raise OperatorRefused("You cannot deactivate yourself; ask another manager.")
     operator.is_active = active
     operator.save(update_fields=["is_active"])
+    if not active:
+        end_sessions(operator)
     audit.record(
         action="operator.reactivated" if active else "operator.deactivated",
         actor=by,
@@ -186,16 +205,27 @@ def set_operator_active(
 
 @transaction.atomic
 def issue_api_client(
-    *, name: str, scopes: str, rate_limit: int, by: AbstractBaseUser, ip: str | None = None
+    *,
+    name: str,
+    scopes: str,
+    rate_limit: int | str,
+    by: AbstractBaseUser | None,
+    ip: str | None = None,
 ) -> tuple[ApiClient, str]:
-    """`create_api_client`, recorded in the audit log in the same transaction."""
+    """`create_api_client`, recorded in the audit log in the same transaction. Without an
+    operator (`by=None`) the actor recorded is the server's command line."""
     client, key = create_api_client(name=name, scopes=scopes, rate=rate_limit)
     audit.record(
         action="api_client.created",
         actor=by,
+        via=audit.COMMAND_LINE if by is None else None,
         target=client,
-        summary=f"Created API key “{name}” ({scopes}, {rate_limit}/min)",
-        details={"prefix": client.prefix, "scopes": scopes, "rate_limit": rate_limit},
+        summary=f"Created API key “{client.name}” ({client.scopes}, {client.rate_limit}/min)",
+        details={
+            "prefix": client.prefix,
+            "scopes": client.scopes,
+            "rate_limit": client.rate_limit,
+        },
         ip=ip,
     )
     return client, key

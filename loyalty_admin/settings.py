@@ -53,12 +53,19 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "axes",
+    "django_prometheus",
+    "django_structlog",
     "loyalty_admin",
     "accounts",
     "ledger",
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, then the request's metrics and its one log line, so that
+    # they see every answer, a redirect or a lockout included (docs/deploy.md, Operations).
+    "loyalty_admin.request_log.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +77,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.ConsoleProgramMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -251,9 +259,64 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# The load balancer's probes answer over plain HTTP even with the HTTPS redirect on.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+
+# --- Operations: metrics, logs, retention, stuck work (docs/deploy.md) ------------------------
+# GET /metrics answers only these networks, or a request bearing METRICS_TOKEN.
+METRICS_ALLOWED_NETWORKS = [
+    n.strip()
+    for n in os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128").split(",")
+    if n.strip()
+]
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# The proxies whose X-Request-ID is kept (networks); anyone else's is replaced by a new id.
+TRUSTED_PROXIES = [n.strip() for n in os.environ.get("TRUSTED_PROXIES", "").split(",") if n.strip()]
+# Idempotency records older than this are pruned by `manage.py prune_idempotency_records`;
+# a retry with an older key is then treated as a new request.
+IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "30"))
+# A bulk batch "Applying" with no heartbeat from its worker for this long is stale:
+# `manage.py recover_bulk_batches` requeues it, or fails it after BULK_MAX_ATTEMPTS tries.
+BULK_STALE_SECONDS = int(os.environ.get("BULK_STALE_SECONDS", "120"))
+BULK_MAX_ATTEMPTS = int(os.environ.get("BULK_MAX_ATTEMPTS", "3"))
+
+# One line per request (django-structlog) with its request id, and that id on every line.
+# JSON for log shippers when DEBUG is off; aligned text on a developer's terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # RequestIdMiddleware has vetted it
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG: "request_started" is not logged
+DJANGO_STRUCTLOG_USER_ID_FIELD = None  # request_log names the operator instead
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # request_log logs REMOTE_ADDR, as the audit does
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "structured": {
+            "()": "loyalty_admin.request_log.formatter",
+            "json": LOG_FORMAT == "json",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Webhooks (docs/webhooks.md) -------------------------------------------------------------
+# Hosts or networks (CIDR) that notifications are never sent to, checked before connecting;
+# outside DEBUG the private, loopback and link-local ranges by default. ALLOWED punches holes.
+_PRIVATE_NETWORKS = (
+    "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,"
+    "192.168.0.0/16,::/128,::1/128,fc00::/7,fe80::/10"
+)
+_refused = os.environ.get("WEBHOOK_REFUSED_NETWORKS", "" if DEBUG else _PRIVATE_NETWORKS)
+WEBHOOK_REFUSED_NETWORKS = [n.strip() for n in _refused.split(",") if n.strip()]
+_allowed = os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "")
+WEBHOOK_ALLOWED_NETWORKS = [n.strip() for n in _allowed.split(",") if n.strip()]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_RESPONSE_LIMIT = 64 * 1024
+# Retries: exponential from WEBHOOK_RETRY_FIRST_SECONDS, at most WEBHOOK_RETRY_MAX_SECONDS
+# apart, with jitter, for WEBHOOK_RETRY_HOURS; then the notification is failed.
+WEBHOOK_RETRY_FIRST_SECONDS = 15
+WEBHOOK_RETRY_MAX_SECONDS = 3600
+WEBHOOK_RETRY_HOURS = 24
+WEBHOOK_MERCHANT_ID = os.environ.get("WEBHOOK_MERCHANT_ID", "LOYALTY_ADMIN")

@@ -9,6 +9,7 @@ from ledger.services import Actor, adjust_points, create_program
 from loyalty_admin import api_keys
 
 from .factories import AccountFactory, operator
+from .receiver import Receiver, start_receiver
 
 
 def _flush_past_append_only_triggers(original):
@@ -93,6 +94,20 @@ def manager(db):
 
 
 @pytest.fixture(autouse=True)
+def webhooks_to_loopback_only(settings):
+    # Tests may send notifications to receivers they start on loopback, and nowhere else.
+    settings.WEBHOOK_REFUSED_NETWORKS = ["0.0.0.0/0", "::/0"]
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    from django.core.cache import caches
+
+    from ledger.services.webhooks import wanted_cache_key
+
+    # As in steady use: the list of subscriptions (none yet) is in the cache.
+    caches["shared"].set(wanted_cache_key(), [], timeout=60)
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Operators are built with a real password; the default hasher costs ~0.3 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -123,3 +138,12 @@ def funded(account, reasons, manager):
     )
     account.refresh_from_db()
     return account
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    """A webhook receiver on loopback that answers `receiver.status` and records what came."""
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+    server.server_close()

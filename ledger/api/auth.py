@@ -39,7 +39,7 @@ from ledger import lookups
 from ledger.exceptions import ProgramNotFound
 from ledger.models import LoyaltyEvent
 from ledger.services import Actor
-from loyalty_admin import api_keys
+from loyalty_admin import api_keys, metrics, request_log
 from loyalty_admin.audit import client_ip
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_operator
@@ -63,6 +63,15 @@ REDIS_RETRY_SECONDS = 5.0
 # --- Authentication -------------------------------------------------------------------------
 
 
+class KeyRefused(exceptions.AuthenticationFailed):
+    """A real key that may no longer be used (revoked or expired): the refusal still counts
+    against the key's rate limit and carries its RateLimit-* headers."""
+
+    def __init__(self, detail: str, *, client: ApiClient) -> None:
+        super().__init__(detail)
+        self.client = client
+
+
 def client_for_key(key: str, *, unknown: str = "Unknown or revoked API key.") -> ApiClient:
     """The usable API client holding `key`; AuthenticationFailed (saying `unknown` for a key
     that is not one) otherwise."""
@@ -70,9 +79,12 @@ def client_for_key(key: str, *, unknown: str = "Unknown or revoked API key.") ->
         raise exceptions.AuthenticationFailed(unknown)
     client = api_keys.client_for_key(key)
     if client is None:
+        known = ApiClient.objects.filter(prefix=key.partition(".")[0]).first()
+        if known is not None and known.is_valid(key):
+            raise KeyRefused(unknown, client=known)
         raise exceptions.AuthenticationFailed(unknown)
     if client.has_expired:
-        raise exceptions.AuthenticationFailed("This API key has expired.")
+        raise KeyRefused("This API key has expired.", client=client)
     return client
 
 
@@ -257,7 +269,10 @@ class KeyRateLimit(BaseThrottle):
             return True
         self.state = count_request(identity, limit)
         request.rate_limit = self.state
-        return self.state is None or self.state.allowed
+        if self.state is not None and not self.state.allowed:
+            metrics.RATE_LIMITED.inc()
+            return False
+        return True
 
     def wait(self) -> float:
         return self.state.reset
@@ -281,6 +296,12 @@ class ApiView(APIView):
     def actor(self, request: Request) -> Actor:
         return actor_of(request, source=self.source)
 
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)
+        client = api_client_of(request)
+        if client is not None:
+            request_log.note(api_client=client.name)
+
     def check_permissions(self, request: Request) -> None:
         # Count the request before checking its scope: refused requests count too.
         self.check_throttles(request)
@@ -291,6 +312,12 @@ class ApiView(APIView):
             return
         request._rate_limit_counted = True
         super().check_throttles(request)
+
+    def handle_exception(self, exc: Exception):
+        if isinstance(exc, KeyRefused) and getattr(self.request, "rate_limit", None) is None:
+            client = exc.client
+            self.request.rate_limit = count_request(f"client:{client.prefix}", client.rate_limit)
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

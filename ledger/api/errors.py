@@ -34,6 +34,7 @@ from ledger.exceptions import (
     InvalidAmount,
     InvalidIdempotencyKey,
     InvalidIdentity,
+    InvalidNotificationUrl,
     InvalidRewardTier,
     NotAllowed,
     NoteRequired,
@@ -49,10 +50,12 @@ from ledger.exceptions import (
     SameAccount,
     SelfApproval,
     TextTooLong,
+    UnknownEventType,
     UnknownLocation,
     UnknownReason,
     WrongCurrency,
 )
+from loyalty_admin import metrics
 from loyalty_admin.pagination import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -94,6 +97,9 @@ ANSWERS: dict[type[Refusal], Answer] = {
     ApprovalNotPending: Answer(409, "CONFLICT"),
     DuplicateAccount: Answer(409, "CONFLICT"),
     DuplicateOrder: Answer(409, "CONFLICT"),
+    # Webhooks
+    InvalidNotificationUrl: Answer(400, "INVALID_VALUE"),
+    UnknownEventType: Answer(400, "INVALID_VALUE"),
     # Account operations: merges and transfers (a merged account refuses every dialect).
     AccountClosed: Answer(409, "CONFLICT", yotpo_status=422),
     SameAccount: Answer(400, "INVALID_VALUE"),
@@ -157,6 +163,7 @@ def problems_from(exc: Exception, view: object) -> list[Problem] | None:
     """The problems `exc` stands for, or None for an exception that is not a refusal."""
     if isinstance(exc, Refusal):
         # Fields are named as in the services; a view says what its input calls them.
+        metrics.count_refusal(face=getattr(view, "source", ""), code=exc.code)
         names = getattr(view, "ledger_fields", {})
         field = names.get(exc.field, exc.field) if exc.field else None
         return [Problem(answer_for(exc).status, exc.code, exc.message, field, exc)]

@@ -11,6 +11,7 @@ from .native import events as events_api
 from .native import operations as operations_api
 from .square import accounts as square_accounts
 from .square import events as square_ledger
+from .square import webhooks as square_webhooks
 from .yotpo import customers as yotpo_api
 from .yotpo import redemptions as yotpo_redemptions
 
@@ -101,6 +102,34 @@ square = [
     ),
 ]
 
+square_webhook_routes = [
+    path(
+        "v2/webhooks/event-types",
+        square_webhooks.EventTypeListApi.as_view(),
+        name="square-webhook-event-types",
+    ),
+    path(
+        "v2/webhooks/subscriptions",
+        square_webhooks.SubscriptionListApi.as_view(),
+        name="square-webhook-subscriptions",
+    ),
+    path(
+        "v2/webhooks/subscriptions/<str:subscription_id>",
+        square_webhooks.SubscriptionDetailApi.as_view(),
+        name="square-webhook-subscription",
+    ),
+    path(
+        "v2/webhooks/subscriptions/<str:subscription_id>/signature-key",
+        square_webhooks.SignatureKeyApi.as_view(),
+        name="square-webhook-signature-key",
+    ),
+    path(
+        "v2/webhooks/subscriptions/<str:subscription_id>/test",
+        square_webhooks.SubscriptionTestApi.as_view(),
+        name="square-webhook-test",
+    ),
+]
+
 yotpo = [
     path("api/v2/points/adjust", yotpo_api.PointsAdjustApi.as_view(), name="yotpo-adjust"),
     path("api/v2/customers", yotpo_api.CustomerDetailApi.as_view(), name="yotpo-customers"),
@@ -127,4 +156,4 @@ docs = [
     path("api/docs/", api_docs, name="api-docs"),
 ]
 
-urlpatterns = native + square + yotpo + docs
+urlpatterns = native + square + square_webhook_routes + yotpo + docs

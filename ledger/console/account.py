@@ -15,6 +15,7 @@ from ledger.exceptions import LedgerError
 from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.selectors import account_approval_requests, account_history, upcoming_expirations
 from ledger.services import AdjustmentPreview, adjust_points, preview_adjustment
+from loyalty_admin import metrics
 from loyalty_admin.decorators import operator_required
 from loyalty_admin.pagination import InvalidCursor
 
@@ -97,6 +98,7 @@ def adjustment_create(request: HttpRequest, account_id: UUID) -> HttpResponse:
                 account=account, actor=actor, **arguments, **form.event_fields()
             )
         except LedgerError as error:
+            metrics.count_refusal(face=actor.source, code=error.code)
             form.add_ledger_error(error)
             # The preview beside the form shows the same refusal and keeps submit disabled.
             preview = preview_adjustment(account=account, actor=actor, **arguments)
@@ -106,6 +108,9 @@ def adjustment_create(request: HttpRequest, account_id: UUID) -> HttpResponse:
             return _adjusted(request, account, adjustment.event)
     if not request.htmx:
         return account_page(request, account, form=form, preview=preview, status=422)
+    if preview is not None:
+        # Refused because the account changed meanwhile: show its balance and history as now.
+        return _refreshed(request, account, form=form, preview=preview, status=422)
     context = {"account": account, "form": form, "preview": preview}
     return TemplateResponse(request, "ledger/adjustment.html#adjustment", context, status=422)
 
@@ -115,16 +120,34 @@ def _adjusted(request: HttpRequest, account: LoyaltyAccount, event: LoyaltyEvent
         # Post/Redirect/Get: reloading the page afterwards cannot post the form again.
         messages.success(request, _confirmation(account, event))
         return redirect("account", account_id=account.pk)
+    return _refreshed(
+        request,
+        account,
+        confirmation=_confirmation(account, event),
+        form=AdjustmentForm(program=account.program, manager=request.is_manager),
+    )
+
+
+def _refreshed(
+    request: HttpRequest,
+    account: LoyaltyAccount,
+    *,
+    form: AdjustmentForm,
+    confirmation: str = "",
+    preview: AdjustmentPreview | None = None,
+    status: int = 200,
+) -> TemplateResponse:
+    """The adjustment form with the account's summary and history as they now are."""
     account.refresh_from_db()
     context = {
         "account": account,
-        "event": event,
-        "confirmation": _confirmation(account, event),
-        "form": AdjustmentForm(program=account.program, manager=request.is_manager),
+        "confirmation": confirmation,
+        "form": form,
+        "preview": preview,
         "history": account_history(account=account, limit=HISTORY_PAGE_SIZE),
         "expirations": upcoming_expirations(account=account, limit=5),
     }
-    return TemplateResponse(request, "ledger/adjusted.html", context)
+    return TemplateResponse(request, "ledger/adjusted.html", context, status=status)
 
 
 def _requested(

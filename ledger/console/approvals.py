@@ -18,7 +18,7 @@ from loyalty_admin.decorators import manager_required
 from loyalty_admin.pagination import InvalidCursor
 
 from .access import actor_of, found
-from .forms import RejectionForm
+from .forms import ApprovalForm, RejectionForm
 
 
 @require_GET
@@ -73,9 +73,14 @@ def _decided(
 @manager_required
 def approval_approve(request: HttpRequest, approval_id: UUID) -> HttpResponse:
     approval = _approval_or_404(request, approval_id)
+    form = ApprovalForm(request.POST)
+    if not form.is_valid():
+        return _decided(request, approval, error="Reload the page and try again.", status=422)
     try:
         event = approve_request(
-            request=approval, actor=actor_of(request), idempotency_key=str(approval.pk)
+            request=approval,
+            actor=actor_of(request),
+            idempotency_key=str(form.cleaned_data["token"] or "") or None,
         )
     except LedgerError as error:
         status = 403 if isinstance(error, (SelfApproval, NotAllowed)) else 422

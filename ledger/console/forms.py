@@ -70,6 +70,11 @@ class AdjustmentForm(ConsoleForm):
         reason.widget.choices = [("", reason.empty_label)] + [
             (r.pk, reason_choice_label(r)) for r in reason.queryset if r.active
         ]
+        reason.help_text = "Type its first letters, or its place in the list (1–9)."
+        reason.widget.attrs["data-number-keys"] = ""
+        if not self.is_bound:
+            # Opening a customer, or after a submit: ready for the next adjustment.
+            reason.widget.attrs["autofocus"] = True
         self.fields["amount"].label = f"Amount ({program.terminology_other.lower()})"
         self.fields["amount"].widget.attrs.update({"inputmode": "numeric", "min": 1})
         self.fields["history_title"].widget.attrs["placeholder"] = "The reason's label"
@@ -277,6 +282,13 @@ class ReversalForm(ConsoleForm):
         self.fields["note"].widget.attrs["placeholder"] = "Required: what went wrong"
 
 
+class ApprovalForm(ConsoleForm):
+    """Approve: the token makes a retry of this very form idempotent, while a second tab (its
+    own token) is told that the request was already decided, by whom and when."""
+
+    token = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
 class RejectionForm(ConsoleForm):
     note = forms.CharField(
         label="Why reject it?",
@@ -286,6 +298,28 @@ class RejectionForm(ConsoleForm):
     def __init__(self, *args, request_id: object, **kwargs) -> None:
         kwargs.setdefault("prefix", f"reject-{request_id}")
         super().__init__(*args, **kwargs)
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+class WebhookSubscriptionForm(ConsoleForm):
+    name = forms.CharField(max_length=64, required=False)
+    notification_url = forms.CharField(
+        label="Notification URL",
+        max_length=2000,
+        help_text="http:// or https://; every notification is signed with the subscription's key.",
+    )
+    event_types = forms.MultipleChoiceField(
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What to send.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, event_types: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = [(t, t) for t in event_types]
 
 
 # --- Account operations: merge a duplicate, transfer points -----------------------------------

@@ -9,12 +9,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import LoyaltyAccount
 from ledger import lookups
-from ledger.exceptions import LedgerError, NotAllowed
+from ledger.exceptions import AlreadyReversed, LedgerError, NotAllowed
 from ledger.models import LoyaltyEvent
-from ledger.selectors import account_history
+from ledger.selectors import account_history, upcoming_expirations
 from ledger.services import reverse_event
-from loyalty_admin.decorators import operator_required
+from loyalty_admin.decorators import manager_required, operator_required
 
 from .access import actor_of, found
 from .account import HISTORY_PAGE_SIZE
@@ -31,6 +32,24 @@ def event_detail(request: HttpRequest, event_id: UUID) -> TemplateResponse:
     event = _event_or_404(request, event_id)
     context = {"event": event, "reversal_form": ReversalForm(event=event)}
     return TemplateResponse(request, "ledger/event.html", context)
+
+
+@require_GET
+@manager_required
+def reversal_form(request: HttpRequest, event_id: UUID) -> TemplateResponse:
+    """The form a row's "Reverse…" fetches when it is opened: pages stay small without it."""
+    event = _event_or_404(request, event_id)
+    if not request.htmx:
+        return event_detail(request, event_id)
+    origin = request.GET.get("origin")
+    if origin not in dict(ReversalForm.base_fields["origin"].choices):
+        origin = "event"
+    context = {
+        "event": event,
+        "reversal_form": ReversalForm(event=event, initial={"origin": origin}),
+        "focus": True,
+    }
+    return TemplateResponse(request, "ledger/event.html#reversal-form", context)
 
 
 @require_POST
@@ -51,12 +70,46 @@ def event_reverse(request: HttpRequest, event_id: UUID) -> HttpResponse:
             raise PermissionDenied(error.message) from error
         except LedgerError as error:
             form.add_error("note", error.message)
+            if request.htmx and form.cleaned_data["origin"] == "account":
+                # The balance may have moved meanwhile; once reversed elsewhere, the history too.
+                if isinstance(error, AlreadyReversed):
+                    return _account_refreshed(request, event.account, error=error.message)
+                return _account_refreshed(request, event.account, event=event, reversal_form=form)
         else:
             return _reversed(request, event, reversal, form.cleaned_data["origin"])
     context = {"event": event, "reversal_form": form}
     if request.htmx:
         return TemplateResponse(request, "ledger/event.html#reversal-oob", context, status=422)
     return TemplateResponse(request, "ledger/event.html", context, status=422)
+
+
+def _account_refreshed(
+    request: HttpRequest,
+    account: LoyaltyAccount,
+    *,
+    confirmation: str = "",
+    error: str = "",
+    event: LoyaltyEvent | None = None,
+    reversal_form: ReversalForm | None = None,
+) -> TemplateResponse:
+    """The account page's balance as it is now, and what happened: after a reversal, or a
+    refusal because the event was reversed meanwhile (another tab), the history as it now is
+    and a notice; after another refusal, the row's form with its error."""
+    account.refresh_from_db()
+    context = {
+        "account": account,
+        "confirmation": confirmation,
+        "error": error,
+        "event": event,
+        "reversal_form": reversal_form,
+        "expirations": upcoming_expirations(account=account, limit=5),
+    }
+    if reversal_form is None:
+        context["history"] = account_history(account=account, limit=HISTORY_PAGE_SIZE)
+    refused = error or reversal_form is not None
+    return TemplateResponse(
+        request, "ledger/reversed.html", context, status=422 if refused else 200
+    )
 
 
 def _reversed(
@@ -72,9 +125,8 @@ def _reversed(
         if origin == "account":
             return redirect("account", account_id=account.pk)
         return redirect("event", event_id=event.pk)
-    event = _event_or_404(request, event.pk)
-    context = {"event": event, "account": account, "confirmation": confirmation, "origin": origin}
     if origin == "account":
-        account.refresh_from_db()
-        context["history"] = account_history(account=account, limit=HISTORY_PAGE_SIZE)
-    return TemplateResponse(request, "ledger/reversed.html", context)
+        return _account_refreshed(request, account, confirmation=confirmation)
+    event = _event_or_404(request, event.pk)
+    context = {"event": event, "reversal_confirmation": confirmation}
+    return TemplateResponse(request, "ledger/event.html#reversal-oob", context)

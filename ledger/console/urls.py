@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import account, approvals, bulk, history, operations, reasons, reversals
+from . import account, approvals, bulk, history, operations, reasons, reversals, webhooks
 
 urlpatterns = [
     path("accounts/<uuid:account_id>/", account.account_detail, name="account"),
@@ -42,9 +42,27 @@ urlpatterns = [
     path("history/export.csv", history.history_export, name="history-export"),
     path("events/<uuid:event_id>/", reversals.event_detail, name="event"),
     path("events/<uuid:event_id>/reverse", reversals.event_reverse, name="event-reverse"),
+    path("events/<uuid:event_id>/reverse/form", reversals.reversal_form, name="reversal-form"),
     path("approvals/", approvals.approvals, name="approvals"),
     path(
         "approvals/<uuid:approval_id>/approve", approvals.approval_approve, name="approval-approve"
     ),
     path("approvals/<uuid:approval_id>/reject", approvals.approval_reject, name="approval-reject"),
+    # Webhooks
+    path("webhooks/", webhooks.subscriptions, name="webhooks"),
+    path("webhooks/<str:subscription_id>/", webhooks.subscription_detail, name="webhook"),
+    path("webhooks/<str:subscription_id>/test", webhooks.subscription_test, name="webhook-test"),
+    path(
+        "webhooks/<str:subscription_id>/rotate",
+        webhooks.subscription_rotate_key,
+        name="webhook-rotate",
+    ),
+    path(
+        "webhooks/<str:subscription_id>/delete", webhooks.subscription_delete, name="webhook-delete"
+    ),
+    path(
+        "webhooks/<str:subscription_id>/notifications/<int:notification_id>/resend",
+        webhooks.notification_resend,
+        name="webhook-resend",
+    ),
 ]

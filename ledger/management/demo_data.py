@@ -13,8 +13,15 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Program
-from ledger.models import LoyaltyEvent, PointLot, Reason
-from ledger.services import lot_expiry
+from ledger.models import (
+    LoyaltyEvent,
+    PointLot,
+    Reason,
+    WebhookNotification,
+    WebhookSubscription,
+)
+from ledger.selectors.square import square_event
+from ledger.services import lot_expiry, webhooks
 from loyalty_admin.models import ApiClient
 from loyalty_admin.services import save_operator
 
@@ -378,3 +385,54 @@ class DemoHistory:
         if points == 0:
             return ("ADJUST_POINTS", 10, True, self.reasons["REWARD"], actor, None, None, ui)
         return ("ADJUST_POINTS", points, True, self.reasons["REMOVE_EARNED"], actor, None, None, ui)
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+DEMO_WEBHOOK_URL = "http://127.0.0.1:9/loyalty-webhooks"  # loopback's discard port
+
+
+def ensure_demo_webhook() -> WebhookSubscription | None:
+    """A disabled subscription to a loopback address, with a short delivery log from the newest
+    events, so the webhooks page shows what it looks like; None if one is already there."""
+    if WebhookSubscription.objects.filter(notification_url=DEMO_WEBHOOK_URL).exists():
+        return None
+    subscription = WebhookSubscription.objects.create(
+        name="Demo receiver (disabled)",
+        enabled=False,
+        event_types=["loyalty.event.created", "loyalty.account.updated"],
+        notification_url=DEMO_WEBHOOK_URL,
+        api_version=webhooks.API_VERSION,
+        signature_key=webhooks.new_signature_key(),
+    )
+    statuses = [
+        (WebhookNotification.Status.DELIVERED, 200, ""),
+        (WebhookNotification.Status.DELIVERED, 200, ""),
+        (WebhookNotification.Status.FAILED, 503, ""),
+    ]
+    events = LoyaltyEvent.objects.select_related("account").order_by("-created_at")[:3]
+    for event, (status, code, error) in zip(events, statuses, strict=False):
+        event_id = uuid.uuid4()
+        WebhookNotification.objects.create(
+            subscription=subscription,
+            event_id=event_id,
+            event_type="loyalty.event.created",
+            account_id=event.account_id,
+            body=webhooks.notification_body(
+                event_type="loyalty.event.created",
+                event_id=event_id,
+                created_at=event.created_at,
+                kind="loyalty_event",
+                obj=square_event(event),
+            ),
+            status=status,
+            attempts=1 if status == WebhookNotification.Status.DELIVERED else 31,
+            next_attempt_at=event.created_at,
+            give_up_at=event.created_at + timedelta(hours=24),
+            last_attempt_at=event.created_at,
+            last_status_code=code,
+            last_error=error,
+            delivered_at=event.created_at if code == 200 else None,
+            created_at=event.created_at,
+        )
+    return subscription

@@ -10,7 +10,7 @@ module             what it holds
 =================  ===============================================================
 actors             who acts, and what their role allows
 rules              every rule of an adjustment: apply, hold or refuse
-idempotency        the one wrapper that makes a command idempotent under a key
+idempotency        the one wrapper that makes a command idempotent under a key; pruning
 posting, lots      appending an event; the point lots that expire
 adjustments        preview_adjustment, adjust_points, accumulate_points
 approvals          holding for approval, approve_request, reject_request
@@ -38,9 +38,11 @@ from .bulk import (
     apply_queued_batch,
     check_bulk_file,
     previous_application,
+    recover_stale_batches,
     upload_bulk_file,
 )
 from .expiry import expire_points, rebuild_lots
+from .idempotency import prune_idempotency_records
 from .lots import lot_expiry
 from .operations import (
     Operation,
@@ -95,7 +97,9 @@ __all__ = [
     "preview_merge",
     "preview_transfer",
     "previous_application",
+    "prune_idempotency_records",
     "rebuild_lots",
+    "recover_stale_batches",
     "reject_request",
     "reverse_event",
     "set_reason_active",

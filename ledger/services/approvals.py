@@ -6,7 +6,7 @@ change), through the face they asked on; the request keeps who approved it.
 """
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.models import LoyaltyAccount
 
@@ -70,9 +70,12 @@ def _decidable(request: ApprovalRequest, actor: Actor) -> ApprovalRequest:
     if request.requested_by_id == actor.operator.pk:
         raise SelfApproval()
     if request.status != ApprovalRequest.Status.PENDING:
+        # Who and when: a manager whose second tab still offered the buttons learns that it
+        # was decided, rather than being told it just happened.
+        when = dateformat.format(timezone.localtime(request.decided_at), r"j M Y \a\t H:i")
         raise ApprovalNotPending(
             f"This request was already {request.get_status_display().lower()} "
-            f"by {request.decided_by.email}."
+            f"by {request.decided_by.email} on {when}."
         )
     return request
 

@@ -6,23 +6,32 @@ The steps, each with its own name:
 * `upload_bulk_file`: keep an uploaded file as a batch with that verdict;
 * `apply_batch`: apply a checked batch now, in one transaction (and keep why, if refused);
 * `apply_or_queue_batch`: what the console does: apply a small batch now, queue a large one for
-  the job worker, which runs `apply_queued_batch`.
+  the job worker, which runs `apply_queued_batch`;
+* `recover_stale_batches`: requeue (or fail) a batch whose worker stopped mid-apply.
 """
 
 import copy
+import functools
 import hashlib
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
 from accounts.identities import Identity
 from accounts.models import LoyaltyAccount, Program
+from loyalty_admin import metrics
 
 from ..exceptions import (
     BatchNotApplicable,
@@ -136,9 +145,6 @@ def check_bulk_file(
         if visible is None:
             problems.append(("visible_to_customer", "Use true or false."))
         title, note = values.get("history_title", ""), values.get("note", "")
-        if points is not None:
-            check.points_added += max(points, 0)
-            check.points_removed += max(-points, 0)
         if account is not None and points is not None and reason is not None:
             shadow = shadows.setdefault(account.pk, copy.copy(account))
             verdict = check_adjustment(
@@ -161,6 +167,9 @@ def check_bulk_file(
         if problems:
             check.errors.extend(RowError(row.line, f, m) for f, m in problems)
             continue
+        # The totals are what applying the file would do: valid rows only.
+        check.points_added += max(points, 0)
+        check.points_removed += max(-points, 0)
         check.lines.append(
             BulkLine(
                 line=row.line,
@@ -247,6 +256,7 @@ def _apply_atomically(
     if check.errors:
         raise BulkRejected([e.as_dict() for e in check.errors])
     write_lines(check.lines, batch=batch, actor=actor, progress=progress)
+    _count_applied(check.lines)
     batch.status = BulkBatch.Status.APPLIED
     batch.rows_applied = len(check.lines)
     batch.applied_at = timezone.now()
@@ -254,6 +264,21 @@ def _apply_atomically(
     batch.failure = ""
     batch.save()
     return batch
+
+
+def _count_applied(lines: list[BulkLine]) -> None:
+    by_reason = Counter(line.reason.code for line in lines)
+
+    def count() -> None:
+        metrics.BULK_ROWS_APPLIED.inc(len(lines))
+        for reason, rows in by_reason.items():
+            metrics.ADJUSTMENTS.labels(
+                face=LoyaltyEvent.Source.BULK_IMPORT,
+                type=LoyaltyEvent.Type.ADJUST_POINTS,
+                reason=reason,
+            ).inc(rows)
+
+    metrics.after_commit(count)
 
 
 def apply_batch(
@@ -314,17 +339,53 @@ def applied_so_far(batch: BulkBatch) -> int:
     return caches["shared"].get(progress_key(batch.pk), 0)
 
 
+def heartbeat_key(batch_id: object) -> str:
+    return f"bulk-heartbeat:{batch_id}"
+
+
+@contextmanager
+def heartbeat(batch_id: object) -> Iterator[None]:
+    """While the block runs, a thread tells the shared cache every few seconds that this
+    worker is still applying the batch. It cannot be written in the database: the batch row
+    is locked by the apply's own transaction until it ends."""
+    cache, every = caches["shared"], max(settings.BULK_STALE_SECONDS / 4, 0.25)
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            cache.set(heartbeat_key(batch_id), time.time(), timeout=settings.BULK_STALE_SECONDS)
+        except Exception:  # the cache is down: the next beat tries again
+            log.warning("bulk batch %s: heartbeat not recorded", batch_id, exc_info=True)
+
+    def keep_beating() -> None:
+        while not stop.wait(every):
+            beat()
+
+    beat()
+    thread = threading.Thread(target=keep_beating, name=f"heartbeat-{batch_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        cache.delete(heartbeat_key(batch_id))
+
+
 @task()
 def apply_queued_batch(batch_id: str, allow_duplicate: bool = False) -> int:
-    BulkBatch.objects.filter(pk=batch_id).update(status=BulkBatch.Status.APPLYING)
+    BulkBatch.objects.filter(pk=batch_id).update(
+        status=BulkBatch.Status.APPLYING, attempts=F("attempts") + 1, applying_since=timezone.now()
+    )
     batch = BulkBatch.objects.get(pk=batch_id)
     cache = caches["shared"]
     try:
-        batch = apply_batch(
-            batch=batch,
-            allow_duplicate=allow_duplicate,
-            progress=lambda done: cache.set(progress_key(batch_id), done, timeout=3600),
-        )
+        with heartbeat(batch_id):
+            batch = apply_batch(
+                batch=batch,
+                allow_duplicate=allow_duplicate,
+                progress=lambda done: cache.set(progress_key(batch_id), done, timeout=3600),
+            )
     except LedgerError as exc:
         log.warning("bulk batch %s not applied: %s", batch_id, exc.message)
         return 0
@@ -336,3 +397,49 @@ def apply_queued_batch(batch_id: str, allow_duplicate: bool = False) -> int:
     finally:
         cache.delete(progress_key(batch_id))
     return batch.rows_applied
+
+
+def recover_stale_batches(*, now: datetime | None = None) -> list[BulkBatch]:
+    """Batches left "Applying" by a worker that stopped (killed, its machine lost): no
+    heartbeat for BULK_STALE_SECONDS. Its transaction died with it, so no row was applied:
+    requeue the batch, or after BULK_MAX_ATTEMPTS tries fail it with the reason, shown on the
+    batch's page. Safe to run from cron beside the worker, and twice at once (each change is
+    conditional on the state it saw). Returns the batches changed."""
+    now = now or timezone.now()
+    cache = caches["shared"]
+    stale = BulkBatch.objects.filter(
+        status=BulkBatch.Status.APPLYING,
+        applying_since__lt=now - timedelta(seconds=settings.BULK_STALE_SECONDS),
+    )
+    changed = []
+    for batch in stale:
+        if cache.get(heartbeat_key(batch.pk)) is not None:
+            continue  # its worker is alive, only slow
+        seen = BulkBatch.objects.filter(
+            pk=batch.pk, status=BulkBatch.Status.APPLYING, attempts=batch.attempts
+        )
+        stopped = f"The job worker stopped while applying this file (attempt {batch.attempts})"
+        if batch.attempts >= settings.BULK_MAX_ATTEMPTS:
+            outcome = "failed"
+            updated = seen.update(
+                status=BulkBatch.Status.FAILED,
+                failure=f"{stopped}; it was tried {batch.attempts} times and nothing was applied. "
+                "Split the file or apply it again.",
+            )
+        else:
+            outcome = "requeued"
+            with transaction.atomic():
+                updated = seen.update(
+                    status=BulkBatch.Status.QUEUED,
+                    failure=f"{stopped}; nothing was applied, and it is queued again.",
+                )
+                if updated:
+                    transaction.on_commit(
+                        functools.partial(apply_queued_batch.enqueue, str(batch.pk))
+                    )
+        if updated:
+            log.warning("bulk batch %s was stale: %s", batch.pk, outcome)
+            metrics.BULK_BATCHES_RECOVERED.labels(outcome=outcome).inc()
+            batch.refresh_from_db()
+            changed.append(batch)
+    return changed

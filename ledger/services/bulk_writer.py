@@ -20,6 +20,7 @@ from accounts.models import LoyaltyAccount
 from ..models import BulkBatch, LotConsumption, LoyaltyEvent, PointLot, Reason
 from .actors import Actor
 from .posting import advance, event_time
+from .webhooks import notify_events
 
 
 @dataclass
@@ -152,6 +153,7 @@ def write_lines(
         for a in accounts
         if a.program.expiration_policy
     }
+    accounts_by_pk = {a.pk: a for a in accounts}
     for start in range(0, len(lines), BULK_WRITE_ROWS):
         events, lots, consumptions, opened_here = [], [], [], []
         for line in lines[start : start + BULK_WRITE_ROWS]:
@@ -214,6 +216,7 @@ def write_lines(
                     break
             del queue[:emptied]
         _insert_rows(LoyaltyEvent, events)
+        notify_events(events, accounts_by_pk)
         for lot, pk in zip(lots, _allocate_ids(PointLot, len(lots)), strict=True):
             lot.pk = pk
         if connection.vendor == "postgresql":

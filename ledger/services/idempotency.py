@@ -10,14 +10,28 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, Refusal
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reason, Reward
+from ..exceptions import (
+    IdempotencyConflict,
+    InvalidIdempotencyKey,
+    Refusal,
+    SubscriptionNotFound,
+)
+from ..models import (
+    ApprovalRequest,
+    IdempotencyRecord,
+    LoyaltyEvent,
+    Reason,
+    Reward,
+    WebhookSubscription,
+)
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -55,6 +69,8 @@ def _link(made: object) -> dict[str, object]:
         return {"response": {"reward": str(made.pk)}}
     if isinstance(made, LoyaltyAccount):
         return {"response": {"loyalty_account_id": str(made.pk)}}
+    if isinstance(made, WebhookSubscription):
+        return {"response": {"webhook_subscription": made.pk}}
     raise TypeError(f"Cannot remember a {type(made).__name__} under an idempotency key.")
 
 
@@ -64,6 +80,11 @@ def _recall(record: IdempotencyRecord) -> object:
     response = record.response or {}
     if "approval_request" in response:
         return ApprovalRequest.objects.get(pk=response["approval_request"])
+    if "webhook_subscription" in response:
+        subscription = WebhookSubscription.objects.filter(pk=response["webhook_subscription"])
+        if not subscription.exists():
+            raise SubscriptionNotFound("The subscription this key created was deleted since.")
+        return subscription.get()
     if "reward" in response:
         return Reward.objects.select_related("tier", "account__program").get(pk=response["reward"])
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])
@@ -136,3 +157,16 @@ def idempotent(
         return run
 
     return decorate
+
+
+def prune_idempotency_records(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete the idempotency records made before `now - older_than`; how many.
+
+    Only the keys go: the events they point to stay forever. A client retrying with a key
+    older than the window is then treated as a new request, so the window must be longer
+    than any client retries (the default, 30 days, is far longer than any does)."""
+    if older_than <= timedelta(0):
+        raise ValueError("The retention window must be longer than zero.")
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,8 +1,8 @@
 """Posting an event: the one way a balance changes.
 
 Under the account's row lock, take the time once, append the event with the balance and
-points earned it leaves, update the account's cached sums and the lots, all in the caller's
-transaction.
+points earned it leaves, update the account's cached sums and the lots, and write the
+webhook notifications (the outbox), all in the caller's transaction.
 """
 
 from datetime import datetime, timedelta
@@ -11,11 +11,13 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
+from loyalty_admin import metrics, request_log
 
 from ..exceptions import AccountLocked, AccountNotFound
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
+from .webhooks import notify_events
 
 # PostgreSQL's SQLSTATE for a lock wait that ran out of `lock_timeout` (settings).
 LOCK_NOT_AVAILABLE = "55P03"
@@ -103,6 +105,7 @@ def append(
         balance_after=account.balance,
         lifetime_after=account.lifetime_points,
         created_at=now,
+        request_id=request_log.current_request_id() or None,
         earned_moved=earned_moved,
         **actor.event_fields,
         **fields,
@@ -111,4 +114,17 @@ def append(
     LoyaltyEvent.reversed_by.related.set_cached_value(event, None)
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     update_lots(account, event, balance_before)
+    count_posted(event)
+    notify_events([event], {account.pk: account})
     return event
+
+
+def count_posted(event: LoyaltyEvent) -> None:
+    """Count committed events in /metrics and name the account in the request's log line.
+    Reads only what the caller already loaded: no query."""
+    request_log.note(account=str(event.account_id))
+    reason = LoyaltyEvent.reason.field.get_cached_value(event, None)
+    counter = metrics.ADJUSTMENTS.labels(
+        face=event.source, type=event.type, reason=reason.code if reason else ""
+    )
+    metrics.after_commit(lambda: counter.inc())

@@ -11,6 +11,7 @@ from ..exceptions import WrongCurrency
 from ..models import STANDARD_REASONS, Reason
 from .actors import Actor
 from .idempotency import idempotent
+from .webhooks import notify_account_created
 
 
 @transaction.atomic
@@ -70,4 +71,6 @@ def enroll_account_once(
     """`enroll_account` under an idempotency key: the same key with the same request returns
     the account its first use created; with a different request it raises
     IdempotencyConflict. A refused enrolment keeps no record."""
-    return enroll_account(program=program, customer_id=customer_id, email=email, phone=phone)
+    account = enroll_account(program=program, customer_id=customer_id, email=email, phone=phone)
+    notify_account_created(account)
+    return account

@@ -1,6 +1,8 @@
+import json
 import uuid
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 
 from ledger.selectors import account_history, pending_approvals_count
@@ -27,6 +29,13 @@ def new_token() -> str:
 def signed(points: int) -> str:
     """+1,000 / −30 (a true minus sign) / 0."""
     return f"{points:+,}".replace("-", "−") if points else "0"
+
+
+@register.filter
+def as_json(value: object) -> str:
+    """`value` as JSON, for a data attribute (escaped like any text there): htmx keeps no
+    <script> element, json_script's included, of the content it swaps in."""
+    return json.dumps(value, cls=DjangoJSONEncoder)
 
 
 @register.inclusion_tag("ledger/agent_limits.html", takes_context=True)

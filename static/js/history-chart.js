@@ -1,6 +1,6 @@
-// The history explorer's chart: net points per day, stacked by reason. The data comes from a
-// json_script element named by the canvas's data-chart attribute; htmx.onLoad draws it on the
-// first load and again whenever the filters swap in new results.
+// The history explorer's chart: net points per day, stacked by reason. The data is the JSON in
+// the canvas's data-chart attribute (htmx drops <script> elements from what it swaps in);
+// htmx.onLoad draws it on the first load and again whenever the filters swap in new results.
 (function () {
   "use strict";
 
@@ -10,9 +10,7 @@
     if (typeof Chart === "undefined" || !root.querySelectorAll) return;
     var canvases = root.matches && root.matches("canvas[data-chart]") ? [root] : root.querySelectorAll("canvas[data-chart]");
     Array.prototype.forEach.call(canvases, function (canvas) {
-      var source = document.getElementById(canvas.getAttribute("data-chart"));
-      if (!source) return;
-      var data = JSON.parse(source.textContent);
+      var data = JSON.parse(canvas.getAttribute("data-chart"));
       var existing = Chart.getChart(canvas);
       if (existing) existing.destroy();
       new Chart(canvas, {
@@ -40,9 +38,8 @@
 
   if (window.htmx) {
     htmx.onLoad(draw);
-    // Going back within the explorer: htmx's own restore drops the chart's <script
-    // type="application/json"> data, so load the URL as a whole page instead (the server
-    // renders the filters and the results from the query string).
+    // Going back within the explorer (hx-history="false": no snapshots are kept): load the
+    // URL as a whole page; the server renders the filters and the results from the query string.
     document.addEventListener("htmx:historyCacheMiss", function (event) {
       if (!document.querySelector("[data-reload-on-back]")) return;
       event.preventDefault();

@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.exceptions import DuplicateAccount, InvalidIdentity
-from accounts.selectors import search_accounts
+from accounts.selectors import SearchPage, search_accounts
 from accounts.services import enroll_account
 
 from ..factories import AccountFactory
@@ -75,3 +75,15 @@ def test_a_limited_search_is_the_start_of_the_full_one(program):
     assert len(full) == len(set(full))
     for limit in (1, 3, 7, 20):
         assert list(search_accounts(program=program, query="c", limit=limit)) == full[:limit]
+
+
+@pytest.mark.parametrize(
+    ("count", "next_offset", "summary"),
+    [
+        (1, None, "1 customer found."),
+        (2, None, "2 customers found."),
+        (20, 20, "20 or more customers found."),
+    ],
+)
+def test_a_page_of_results_says_how_many_in_words(count, next_offset, summary):
+    assert SearchPage(accounts=[object()] * count, next_offset=next_offset).summary == summary

@@ -61,6 +61,34 @@ def test_it_leaves_one_agents_adjustment_waiting_for_the_manager(program, var_di
     assert "waits for approval" in capsys.readouterr().out
 
 
+def test_it_shows_a_stopped_bulk_batch_and_a_command_line_key(program, var_dir, capsys):
+    from ledger.management.demo_operations import COMMAND_LINE_CLIENT, STOPPED_FILE
+    from ledger.models import BulkBatch
+    from loyalty_admin.models import AuditEntry
+
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    batch = BulkBatch.objects.get(filename=STOPPED_FILE)
+    assert batch.status == BulkBatch.Status.FAILED
+    assert batch.failure.startswith("The job worker stopped while applying this file")
+    entry = AuditEntry.objects.get(action="api_client.created")
+    assert entry.details["via"] == "command line"
+    assert COMMAND_LINE_CLIENT in entry.summary
+
+
+def test_it_shows_a_disabled_webhook_subscription_on_loopback_with_a_log(program, var_dir):
+    from ledger.models import WebhookSubscription
+
+    call_command("seed_demo", accounts=20)
+    call_command("seed_demo", accounts=20)
+
+    subscription = WebhookSubscription.objects.get()
+    assert not subscription.enabled
+    assert subscription.notification_url.startswith("http://127.0.0.1:")
+    assert subscription.notifications.count() == 3
+
+
 def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_dir, capsys):
     call_command("seed_demo", accounts=20)
     call_command("seed_demo", accounts=20)

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from ledger.services import Actor, adjust_points
 from tests.factories import AccountFactory
 
-from .conftest import log_in, serious_violations
+from .conftest import axe_violations, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -75,5 +75,5 @@ def test_an_agent_merges_a_duplicate_by_keyboard(page, agent, manager, customer,
     expect(page.locator(".merged-history")).to_contain_text("Reward customer")
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == customer.pk
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     assert errors == []

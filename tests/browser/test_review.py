@@ -11,7 +11,7 @@ from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.services import Actor, adjust_points
 from loyalty_admin import audit
 
-from .conftest import log_in, serious_violations
+from .conftest import axe_violations, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,7 @@ def test_it_takes_a_large_adjustment_through_approval(
     expect(page.locator("#nav-approvals .count")).to_contain_text("1")
     page.click("#nav-approvals")
     page.wait_for_url("**/approvals/")
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     _shot(page, "approvals.png")
     page.get_by_role("button", name="Approve +2,500").click()
     expect(page.locator(".approval-done")).to_contain_text(
@@ -89,7 +89,7 @@ def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
     page.wait_for_function(
         "Chart.getChart(document.querySelector('canvas[data-chart]')) !== undefined"
     )
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     _shot(page, "history.png")
 
     # Filters update the results in place and live in the URL.
@@ -113,10 +113,10 @@ def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
         ("/people/api-clients/", "api-clients"),
     ]:
         page.goto(path)
-        assert serious_violations(page) == [], path
+        assert axe_violations(page) == [], path
         _shot(page, f"{name}.png")
 
     page.goto(f"/accounts/{customer.pk}/")
-    assert serious_violations(page) == []
+    assert axe_violations(page) == []
     _shot(page, "account.png")
     assert LoyaltyEvent.objects.count() == 1

@@ -227,3 +227,17 @@ def test_the_command_checks_then_applies(program, customers, manager, tmp_path, 
 
     customers[0].refresh_from_db()
     assert customers[0].balance == 105
+
+
+def test_the_totals_count_only_the_rows_that_would_be_applied(program, customers, manager):
+    text = HEADER + (
+        "ANN@example.com,,,25,REWARD,,,\n"
+        "ANN@example.com,,,-10,REDEEM_DISCOUNT,,,\n"
+        "nobody@example.com,,,-1000000,REDEEM_DISCOUNT,,,\n"
+        "nobody@example.com,,,500000,REWARD,,,\n"
+    )
+
+    _, check = upload(text, manager, program)
+
+    assert len(check.errors) == 2
+    assert (check.points_added, check.points_removed) == (25, 10)

@@ -1,8 +1,12 @@
+import re
+
 import pytest
+from django.utils import timezone
 
 from ledger import services
 from ledger.exceptions import (
     AlreadyReversed,
+    ApprovalNotPending,
     DuplicateOrder,
     IdempotencyConflict,
     InactiveReason,
@@ -240,3 +244,25 @@ def test_event_times_strictly_increase_within_an_account(account, reasons, manag
     assert times == sorted(times) and len(set(times)) == 20
     account.refresh_from_db()
     assert account.updated_at == times[-1]
+
+
+def test_a_decided_request_says_who_decided_it_and_when(program, account, reasons, agent, manager):
+    program.approval_threshold = 500
+    program.save()
+    held = adjust(account, 600, reason=reasons["REWARD"], actor=agent).approval
+    event = services.approve_request(
+        request=held, actor=services.Actor.of_operator(manager), idempotency_key="tab-1"
+    )
+    when = timezone.localtime(event.created_at)
+
+    expected = re.escape(
+        f"already approved by {manager.email} on {when.day} {when:%b %Y at %H:%M}."
+    )
+    other_tab = services.Actor.of_operator(manager)
+    with pytest.raises(ApprovalNotPending, match=expected):
+        services.approve_request(request=held, actor=other_tab, idempotency_key="tab-2")
+    with pytest.raises(ApprovalNotPending, match=expected):
+        services.reject_request(request=held, actor=other_tab, note="Too much")
+    # The same form retried gets the first answer.
+    retry = services.approve_request(request=held, actor=other_tab, idempotency_key="tab-1")
+    assert retry.pk == event.pk

@@ -1,5 +1,6 @@
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 from ledger import services
@@ -53,6 +54,33 @@ def start_server(tmp_path, seeded):
     for server in servers:
         server.stop()
     terminate_other_connections()
+
+
+def bulk_customers(program, *, name: str, count: int = 500) -> list[LoyaltyAccount]:
+    """`count` customers made at once (customer ids NAME00000…), for large bulk files."""
+    now = timezone.now()
+    return LoyaltyAccount.objects.bulk_create(
+        LoyaltyAccount(
+            program=program,
+            customer_id=f"{name.upper()}{i:05d}",
+            email=f"{name.lower()}{i}@example.com",
+            first_name=name.title(),
+            last_name=str(i),
+            enrolled_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(count)
+    )
+
+
+def bulk_file(accounts, rows_per_account: int) -> list[str]:
+    """A bulk CSV's lines: `rows_per_account` REWARD rows for each account."""
+    lines = ["customer_id,points,reason,note"]
+    lines += [
+        f"{a.customer_id},{n + 1},REWARD,row {n}" for a in accounts for n in range(rows_per_account)
+    ]
+    return lines
 
 
 def terminate_other_connections() -> int:

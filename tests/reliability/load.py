@@ -34,6 +34,8 @@ class Tally:
     unanswered: set[str] = field(default_factory=set)  # keys whose last try had no answer
     latencies: list[float] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
+    # Server failures that were not a JSON 503 with Retry-After (what a client can act on).
+    improper_failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, op: str, status: int | str, seconds: float) -> None:
@@ -97,6 +99,15 @@ class Client:
             self.tally.record(op, "conn", time.monotonic() - start)
             return None
         self.tally.record(op, response.status_code, time.monotonic() - start)
+        if response.status_code >= 500:
+            kind = response.headers.get("Content-Type", "")
+            if not (
+                response.status_code == 503
+                and response.headers.get("Retry-After")
+                and kind.startswith("application/json")
+            ):
+                with self.tally.lock:
+                    self.tally.improper_failures.append(f"{op} {response.status_code} {kind}")
         return response
 
     def write(self, op: str, method: str, path: str, key: str, event_of, **kwargs) -> None:

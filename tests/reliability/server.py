@@ -91,12 +91,15 @@ class GunicornServer:
         return pid
 
     def server_errors_logged(self) -> list[str]:
-        """Django's log of each 500 ("Internal Server Error: /path") and any traceback."""
+        """Django's log of each 500 ("Internal Server Error: /path"), any traceback, and
+        django-structlog's `request_failed` (an exception that escaped the views)."""
         text = self.log.read_text(errors="replace")
         return [
             line
             for line in text.splitlines()
-            if "Internal Server Error" in line or line.startswith("Traceback")
+            if "Internal Server Error" in line
+            or line.startswith("Traceback")
+            or '"request_failed"' in line  # an exception no handler answered (JSON logs)
         ]
 
     def stop(self) -> None:

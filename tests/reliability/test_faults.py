@@ -10,14 +10,18 @@ import sys
 import time
 
 import requests
-from django.utils import timezone
 
-from accounts.models import LoyaltyAccount
 from ledger.models import BulkBatch, LoyaltyEvent
 from ledger.selectors import ledger_discrepancies
 
 from . import load
-from .conftest import api_events, terminate_other_connections, world_for
+from .conftest import (
+    api_events,
+    bulk_customers,
+    bulk_file,
+    terminate_other_connections,
+    world_for,
+)
 from .server import ROOT, database_url, free_port
 
 WRITES = {op: load.MIX[op] for op in load.WRITE_OPS}
@@ -109,24 +113,8 @@ def test_with_redis_down_the_api_keeps_serving_without_limits(start_server, seed
 
 def test_a_bulk_apply_killed_half_way_applies_nothing(seeded, manager, capsys, tmp_path):
     program, rows_per_account = seeded["program"], 6
-    now = timezone.now()
-    accounts = LoyaltyAccount.objects.bulk_create(
-        LoyaltyAccount(
-            program=program,
-            customer_id=f"BULK{i:05d}",
-            email=f"bulk{i}@example.com",
-            first_name="Bulk",
-            last_name=str(i),
-            enrolled_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        for i in range(500)
-    )
-    lines = ["customer_id,points,reason,note"]
-    lines += [
-        f"{a.customer_id},{n + 1},REWARD,row {n}" for a in accounts for n in range(rows_per_account)
-    ]
+    accounts = bulk_customers(program, name="bulk")
+    lines = bulk_file(accounts, rows_per_account)
     csv = tmp_path / "big.csv"
     csv.write_text("\n".join(lines) + "\n")
     command = [

@@ -35,8 +35,9 @@ def _adjust(client, account, reason, amount, token=None, **headers):
     return client.post(reverse("adjustment-create", args=[account.pk]), data, **headers)
 
 
-def _approve(client, approval, **headers):
-    return client.post(reverse("approval-approve", args=[approval.pk]), **headers)
+def _approve(client, approval, token=None, **headers):
+    data = {"token": token or str(uuid.uuid4())}
+    return client.post(reverse("approval-approve", args=[approval.pk]), data, **headers)
 
 
 def _reject(client, approval, note, **headers):
@@ -103,12 +104,19 @@ def test_it_applies_an_approved_request_with_both_names(
 def test_it_refuses_approving_twice(agent_client, manager_client, funded, threshold, reasons):
     _adjust(agent_client, funded, reasons["REWARD"], 500)
     approval = ApprovalRequest.objects.get()
-    _approve(manager_client, approval, **HX)
+    token = str(uuid.uuid4())
+    _approve(manager_client, approval, token, **HX)
 
-    again = _approve(manager_client, approval, **HX)
+    retry = _approve(manager_client, approval, token, **HX)
+    second_tab = _approve(manager_client, approval, **HX)
 
     funded.refresh_from_db()
-    assert again.status_code == 200  # the same manager's retry gets the first result
+    assert retry.status_code == 200  # a retry of the same form gets the first result
+    assert "Approved: +500 points." in retry.text
+    # Another form (a second tab) is told who decided, and when.
+    assert second_tab.status_code == 422
+    assert "This request was already approved by " in second_tab.text
+    assert "Approved: +500" not in second_tab.text
     assert funded.balance == 1500
     other = operator("manager")
     manager_client.force_login(other)

@@ -16,12 +16,12 @@ pytestmark = pytest.mark.django_db
 def test_it_records_logins_and_failed_logins_with_the_address(agent):
     client = Client(REMOTE_ADDR="203.0.113.9")
 
-    client.post(reverse("login"), {"username": agent.email, "password": "wrong"})
+    refused = client.post(reverse("login"), {"username": agent.email, "password": "wrong"})
     client.post(reverse("login"), {"username": agent.email, "password": PASSWORD})
 
     failed, login = AuditEntry.objects.order_by("created_at", "id")
     assert (failed.action, failed.actor, failed.ip_address) == ("login_failed", None, "203.0.113.9")
-    assert failed.details == {"username": agent.email}
+    assert failed.details == {"username": agent.email, "request_id": refused["X-Request-ID"]}
     assert "wrong" not in str(failed.details)
     assert (login.action, login.actor, login.ip_address) == ("login", agent, "203.0.113.9")
 

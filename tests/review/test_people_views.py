@@ -72,7 +72,11 @@ def test_it_changes_a_role(manager_client, manager, agent):
     assert response.status_code == 200
     assert is_manager(agent)
     entry = AuditEntry.objects.get(action="operator.role_changed")
-    assert entry.details == {"before": "agent", "after": "manager"}
+    assert entry.details == {
+        "before": "agent",
+        "after": "manager",
+        "request_id": response["X-Request-ID"],
+    }
 
 
 def test_it_refuses_self_demotion_and_self_deactivation(manager_client, manager):

@@ -119,6 +119,42 @@ def test_it_updates_the_account_page_in_place(manager_client, funded, reward):
 
 
 @pytest.mark.django_db
+def test_a_refusal_on_the_account_page_refreshes_the_balance(
+    manager_client, manager, funded, reward, reasons
+):
+    # Points spent since: reversing the reward would overdraw, and the balance shown is stale.
+    adjust_points(
+        account=funded,
+        points=-600,
+        reason=reasons["REDEEM_DISCOUNT"],
+        actor=Actor.of_operator(manager),
+    )
+    response = _reverse(manager_client, reward, origin="account", **HX)
+
+    assert response.status_code == 422
+    assert "data-balance>400<" in response.text
+    # The row keeps its form, open, with the refusal next to the note and the override.
+    assert f'id="reversal-{reward.pk}" hx-swap-oob="true"' in response.text
+    assert "would leave -600" in response.text
+    assert "Allow a negative balance" in response.text
+    assert 'id="history"' not in response.text
+
+
+@pytest.mark.django_db
+def test_it_loads_the_reversal_form_when_a_row_opens_it(manager_client, reward):
+    url = reverse("reversal-form", args=[reward.pk])
+
+    fragment = manager_client.get(url, {"origin": "account"}, **HX)
+    crafted = manager_client.get(url, {"origin": "elsewhere"}, **HX)
+
+    assert "<html" not in fragment.text and "Why reverse it?" in fragment.text
+    assert f'name="reverse-{reward.pk}-origin" value="account"' in fragment.text
+    assert "autofocus" in fragment.text
+    assert f'name="reverse-{reward.pk}-origin" value="event"' in crafted.text
+    assert "<html" in manager_client.get(url).text  # without htmx: the event's page
+
+
+@pytest.mark.django_db
 def test_it_redirects_a_plain_post(manager_client, funded, reward):
     response = _reverse(manager_client, reward, origin="account")
 

@@ -35,6 +35,8 @@ def console_paths(account, reason) -> list[str]:
         "approval_id": "00000000-0000-0000-0000-000000000000",
         "operator_id": "1",
         "prefix": "nokey123",
+        "subscription_id": "wbhk_0",
+        "notification_id": "1",
     }
     paths = []
     for route, pattern in url_patterns():

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Program
 from ledger import services
 from ledger.models import BulkBatch, LoyaltyEvent, RewardTier
-from ledger.services import Actor
+from ledger.services import Actor, webhooks
 from loyalty_admin.models import ApiClient
 from tests.factories import AccountFactory, api_client, operator
 
@@ -83,6 +83,10 @@ KEY_WRITE = (401, 401, 401, 403, 200, 401)
 MATRIX: dict[str, Rule] = {
     # Project
     "health": Rule("GET", ANYONE),
+    "ready": Rule("GET", ANYONE),
+    # The test client calls from 127.0.0.1, an allowed network; tests/loyalty_admin/
+    # test_metrics.py proves other addresses are refused.
+    "metrics": Rule("GET", ANYONE),
     # Docs: the schema and its page describe the API and hold no data.
     "api-schema": Rule("GET", ANYONE),
     "api-docs": Rule("GET", ANYONE),
@@ -111,6 +115,7 @@ MATRIX: dict[str, Rule] = {
     "event": Rule("GET", CONSOLE_OPERATOR),
     # Operators may post; the service refuses an agent (403) and reverses for a manager.
     "event-reverse": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body_for=_reversal_form),
+    "reversal-form": Rule("GET", CONSOLE_MANAGER),
     "approvals": Rule("GET", CONSOLE_MANAGER),
     "approval-approve": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
     # A plain (non-HTMX) post answers with a redirect and a message, refused or not.
@@ -180,6 +185,18 @@ MATRIX: dict[str, Rule] = {
         body=lambda: {"customer_email": "matrix@example.com", "point_adjustment_amount": 5},
     ),
     "yotpo-customers": Rule("GET", KEY_READ, query={"customer_email": "matrix@example.com"}),
+    # Webhooks (the console's and Square's subscriptions API)
+    "webhooks": Rule("GET", CONSOLE_MANAGER),
+    "webhook": Rule("GET", CONSOLE_MANAGER),
+    "webhook-test": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-rotate": Rule("POST", (LOGIN, 403, 200, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-delete": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "webhook-resend": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
+    "square-webhook-event-types": Rule("GET", KEY_READ),
+    "square-webhook-subscriptions": Rule("GET", KEY_READ),
+    "square-webhook-subscription": Rule("GET", KEY_READ),
+    "square-webhook-signature-key": Rule("POST", KEY_WRITE, body=dict),
+    "square-webhook-test": Rule("POST", KEY_WRITE, body=dict),
     "yotpo-redemption-options": Rule(
         "GET", KEY_READ, query={"customer_email": "matrix@example.com"}
     ),
@@ -273,8 +290,31 @@ def world(program, reasons, manager):
         assert held.held
         return str(held.approval.pk)
 
+    subscriptions = []
+
+    def subscription_id() -> str:
+        # Loopback's discard port: a test notification is refused at once, nothing listens.
+        subscriptions.append(
+            webhooks.create_subscription(
+                notification_url="http://127.0.0.1:9/matrix",
+                event_types=["loyalty.event.created"],
+                actor=Actor.of_operator(manager),
+            )
+        )
+        return subscriptions[-1].pk
+
+    def notification_id() -> str:
+        # Of the subscription the same path names (built just before).
+        return str(
+            webhooks.send_test_notification(
+                subscription=subscriptions[-1], actor=Actor.of_operator(manager)
+            ).pk
+        )
+
     return {
         "params": {
+            "subscription_id": subscription_id,
+            "notification_id": notification_id,
             "account_id": lambda: str(account.pk),
             "approval_id": approval_id,
             "request_id": approval_id,

@@ -1,10 +1,9 @@
 """Square Loyalty dialect, customer side: programs, calculate, accounts (/v2/loyalty/...).
 
-Objects as Square's API reference shows them, so that the official `squareup` SDK parses them.
+Objects as Square's API reference shows them (`ledger.selectors.square`), so that the official
+`squareup` SDK parses them.
 Errors come from the Square exception handler (ledger.api.errors).
 """
-
-import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -12,82 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.identities import normalize_customer_id, normalize_phone_identity
-from accounts.models import LoyaltyAccount, Program
+from accounts.models import Program
 from accounts.selectors import accounts_with_identities
 from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.exceptions import ProgramNotFound
-from ledger.selectors import upcoming_expirations
+from ledger.selectors.square import square_account, square_program
 from loyalty_admin.pagination import keyset_page
 
 PROGRAM_ID = OpenApiParameter("program_id", str, OpenApiParameter.PATH, description="id or main")
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
-
-# Square has no mapping ids of its own here: derive a stable one from the account.
-_MAPPING_NAMESPACE = uuid.UUID("6f1d6c0e-3b39-4d5e-9a53-2f0c1c4b7a10")
-
-
-def timestamp(value) -> str:
-    """RFC 3339 in UTC with a Z, as Square writes times."""
-    return serializers.DateTimeField().to_representation(value)
-
-
-def square_program(program: Program) -> dict:
-    data = {
-        "id": str(program.pk),
-        "status": program.status,
-        "reward_tiers": [],
-        "terminology": {"one": program.terminology_one, "other": program.terminology_other},
-        "location_ids": list(program.location_ids or []),
-        "created_at": timestamp(program.created_at),
-        "updated_at": timestamp(program.updated_at),
-        "accrual_rules": [
-            {
-                "accrual_type": "SPEND",
-                "points": program.accrual_points,
-                "spend_data": {
-                    "amount_money": {
-                        "amount": program.accrual_amount,
-                        "currency": program.currency,
-                    },
-                    "excluded_category_ids": [],
-                    "excluded_item_variation_ids": [],
-                    "tax_mode": "BEFORE_TAX",
-                },
-            }
-        ],
-    }
-    if program.expiration_policy:
-        data["expiration_policy"] = {"expiration_duration": program.expiration_policy}
-    return data
-
-
-def square_account(account: LoyaltyAccount) -> dict:
-    data = {
-        "id": str(account.pk),
-        "program_id": str(account.program_id),
-        "balance": account.balance,
-        "lifetime_points": account.lifetime_points,
-        "enrolled_at": timestamp(account.enrolled_at),
-        "created_at": timestamp(account.created_at),
-        "updated_at": timestamp(account.updated_at),
-    }
-    if account.customer_id:
-        data["customer_id"] = account.customer_id
-    deadlines = upcoming_expirations(account=account)
-    if deadlines:
-        data["expiring_point_deadlines"] = [
-            {"points": d.points, "expires_at": timestamp(d.expires_at)} for d in deadlines
-        ]
-    if account.phone:
-        data["mapping"] = {
-            "id": str(uuid.uuid5(_MAPPING_NAMESPACE, str(account.pk))),
-            "phone_number": account.phone,
-            "created_at": timestamp(account.created_at),
-        }
-    return data
 
 
 def invalid(field_path: list, message: str, code: str = "invalid") -> exceptions.ValidationError:

@@ -15,63 +15,12 @@ from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.models import LoyaltyEvent
 from ledger.selectors import EventQuery, event_page
+from ledger.selectors.square import SQUARE_TYPE_CHOICES, SQUARE_TYPE_OF, SQUARE_TYPES, square_event
 
-from .accounts import invalid, timestamp
+from .accounts import invalid
 
-Source = LoyaltyEvent.Source
 ACCOUNT_ID = OpenApiParameter("account_id", str, OpenApiParameter.PATH)
-
-# Square's event types → ours. A reversal is Square's catch-all OTHER.
-SQUARE_TYPES = {
-    "ACCUMULATE_POINTS": LoyaltyEvent.Type.ACCUMULATE_POINTS,
-    "ADJUST_POINTS": LoyaltyEvent.Type.ADJUST_POINTS,
-    "EXPIRE_POINTS": LoyaltyEvent.Type.EXPIRE_POINTS,
-    "OTHER": LoyaltyEvent.Type.REVERSAL,
-    "CREATE_REWARD": None,
-    "REDEEM_REWARD": None,
-    "DELETE_REWARD": None,
-    "ACCUMULATE_PROMOTION_POINTS": None,
-}
-SQUARE_TYPE_CHOICES = list(SQUARE_TYPES)
-_SQUARE_TYPE_OF = {ours: theirs for theirs, ours in SQUARE_TYPES.items() if ours}
-# Transfers and merges have no Square type: like a reversal, they are Square's OTHER.
-PAIRED_TYPES = (
-    LoyaltyEvent.Type.TRANSFER_OUT,
-    LoyaltyEvent.Type.TRANSFER_IN,
-    LoyaltyEvent.Type.MERGE_OUT,
-    LoyaltyEvent.Type.MERGE_IN,
-)
-_SQUARE_TYPE_OF.update(dict.fromkeys(PAIRED_TYPES, "OTHER"))
-_BODY_OF = {
-    "ACCUMULATE_POINTS": "accumulate_points",
-    "ADJUST_POINTS": "adjust_points",
-    "EXPIRE_POINTS": "expire_points",
-    "OTHER": "other_event",
-}
-# Square knows two sources: its own apps, and the API. Every API dialect here is "the API".
-_API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
-
-
-def square_event(event: LoyaltyEvent) -> dict:
-    square_type = _SQUARE_TYPE_OF[event.type]
-    body: dict = {"loyalty_program_id": str(event.program_id), "points": event.points}
-    if square_type == "ADJUST_POINTS" and event.reason_text:
-        body["reason"] = event.reason_text
-    if square_type == "ACCUMULATE_POINTS" and event.order_id:
-        body["order_id"] = event.order_id
-    data = {
-        "id": str(event.pk),
-        "type": square_type,
-        "created_at": timestamp(event.created_at),
-        "loyalty_account_id": str(event.account_id),
-        "source": "LOYALTY_API" if event.source in _API_SOURCES else "SQUARE",
-        _BODY_OF[square_type]: body,
-    }
-    if event.location_id:
-        data["location_id"] = event.location_id
-    return data
 
 
 class EventPointsSerializer(serializers.Serializer):
@@ -265,7 +214,7 @@ class EventSearchApi(SquareApiView):
         if filters.get("type_filter"):
             types = tuple(
                 ours
-                for ours, theirs in _SQUARE_TYPE_OF.items()
+                for ours, theirs in SQUARE_TYPE_OF.items()
                 if theirs in filters["type_filter"]["types"]
             )
         location_ids = (filters.get("location_filter") or {}).get("location_ids")

@@ -31,8 +31,10 @@ from ..demo_data import (
     EVENT_COLUMNS,
     LOT_COLUMNS,
     DemoHistory,
+    ensure_demo_webhook,
     insert_rows,
 )
+from ..demo_operations import seed_operations
 
 DEMO_APPROVAL_THRESHOLD = 500
 DEMO_AGENT_DAILY_LIMIT = 5_000
@@ -214,6 +216,10 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     def _hold_one(self, program: Program) -> None:
+        for line in seed_operations(program):
+            self.stdout.write(line)
+        if ensure_demo_webhook() is not None:
+            self.stdout.write("A disabled demo webhook subscription shows the webhooks page.")
         held = ensure_held_adjustment(program)
         if held is not None:
             self.stdout.write(

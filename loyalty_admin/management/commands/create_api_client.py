@@ -1,10 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty_admin.services import create_api_client
+from loyalty_admin.services import issue_api_client
 
 
 class Command(BaseCommand):
-    help = "Create an API client and print its key (shown once; only a hash is stored)."
+    help = (
+        "Create an API client and print its key (shown once; only a hash is stored). "
+        'The audit log records it with the actor "command line".'
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name")
@@ -13,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, scopes, rate, **options):
         try:
-            client, key = create_api_client(name=name, scopes=scopes, rate=rate)
+            client, key = issue_api_client(name=name, scopes=scopes, rate_limit=rate, by=None)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
