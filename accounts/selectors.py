@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, F, IntegerField, Q, QuerySet, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Collate
 
 from .models import LoyaltyAccount, Program
@@ -50,19 +50,27 @@ def search_accounts(*, program: Program, query: str, limit: int = 100) -> QueryS
     query = query.strip()
     if not query:
         return LoyaltyAccount.objects.none()
+    prefixes = _prefixes(query)
+    branches = [
+        LoyaltyAccount.objects.filter(program=program)
+        .alias(key=_key(field))
+        .filter(_prefix(prefix))
+        .annotate(rank=Value(rank))
+        .order_by("key", "id")
+        .values_list("id", field, "rank")[:limit]
+        for rank, field in enumerate(SEARCH_FIELDS)
+        for prefix in prefixes[field]
+    ]
+    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
+        # PostgreSQL: every branch in one round trip, each still its own ordered index range.
+        rows = branches[0].union(*branches[1:], all=True)
+    else:
+        rows = (row for branch in branches for row in branch)
     found: dict[object, tuple] = {}
-    for rank, field in enumerate(SEARCH_FIELDS):
-        for prefix in _prefixes(query)[field]:
-            matches = (
-                LoyaltyAccount.objects.filter(program=program)
-                .alias(key=_key(field))
-                .filter(_prefix(prefix))
-                .order_by("key", "id")
-                .values_list("id", field)[:limit]
-            )
-            for pk, value in matches:
-                # An account found by several fields is listed where it sorts first.
-                found.setdefault(pk, (rank, value.encode(), str(pk)))
+    for pk, value, rank in rows:
+        # An account found by several fields is listed where it sorts first.
+        key = (rank, value.encode(), str(pk))
+        found[pk] = min(found.get(pk, key), key)
     ordered = sorted(found, key=found.__getitem__)[:limit]
     if not ordered:
         return LoyaltyAccount.objects.none()

@@ -24,8 +24,9 @@ from ledger.services import bulk as bulk_service
 from loyalty_admin.models import ApiClient
 from loyalty_admin.pagination import encode_cursor, keyset_page
 from loyalty_admin.services import save_operator
+from tests.api.test_adjust_queries import MAX_STATEMENTS
 
-from .run import ROOT, Results, ms, pct, request
+from .run import HOST, PORT, ROOT, Results, ms, pct, request
 
 SPREAD_ACCOUNTS = 100_000
 
@@ -147,11 +148,11 @@ def reads(results: Results, data: Data, size) -> None:
         in_process = (time.perf_counter() - started) * 1000 / len(qs)
         results.add(
             f"Search, {name}, GET /api/v1/accounts?q= (server time)",
-            "p95 < 20 ms",
+            "p95 < 10 ms",
             f"{p50_p95(got['server'])}; {got['errors']} errors / {len(qs)}",
             f"selector alone (ORM + SQL, in-process): mean {ms(in_process)}",
-            f"{pct(got['server'], 95) / 20:.2f} of budget",
-            ok=pct(got["server"], 95) < 20 and not got["errors"],
+            f"{pct(got['server'], 95) / 10:.2f} of budget",
+            ok=pct(got["server"], 95) < 10 and not got["errors"],
             errors=got["errors"],
         )
 
@@ -188,11 +189,11 @@ def reads(results: Results, data: Data, size) -> None:
         in_process = timed(selector, size.samples)
         results.add(
             f"History, {name} (server time)",
-            "< 30 ms",
+            "p95 < 15 ms",
             f"{p50_p95(got['server'])}; {got['errors']} errors",
             f"selector alone: {p50_p95(in_process)}",
-            f"{pct(got['server'], 95) / 30:.2f} of budget",
-            ok=pct(got["server"], 95) < 30 and not got["errors"],
+            f"{pct(got['server'], 95) / 15:.2f} of budget",
+            ok=pct(got["server"], 95) < 15 and not got["errors"],
             errors=got["errors"],
         )
 
@@ -380,13 +381,13 @@ def bulk(results: Results, data: Data, size) -> None:
     rate = check.rows / apply_seconds
     results.add(
         f"Bulk apply of {check.rows:,} rows ({len(customers):,} customers, +25 then −10 each)",
-        "≥ 3,000 rows/s",
+        "≥ 10,000 rows/s",
         f"{rate:,.0f} rows/s ({apply_seconds:.1f} s; the upload's dry run took "
         f"{check_seconds:.1f} s)",
         f"row-by-row ORM writes (previous apply_batch), {len(lines):,} rows: "
         f"{reference_rate:,.0f} rows/s",
         f"{rate / reference_rate:.1f}× previous",
-        ok=rate >= 3_000,
+        ok=rate >= 10_000,
     )
     sample = random.Random(3).sample(customers, min(2_000, len(customers)))
     data.bulk_sample = list(
@@ -455,13 +456,29 @@ def profile(results: Results, data: Data, smoke: bool) -> None:
         )
         assert response.status_code == 201, response.content
 
-    figures = {}
-    for name, fn in (("native", native), ("bare", bare)):
-        fn()  # warm up
+    def square():
+        pk = rng.choice(data.spread_ids)
+        response = client.post(
+            f"/v2/loyalty/accounts/{pk}/adjust",
+            {"idempotency_key": str(uuid.uuid4()), "adjust_points": {"points": 1}},
+            content_type="application/json",
+            **auth,
+        )
+        assert response.status_code == 200, response.content
+
+    figures, per_request = {}, {}
+    for name, fn in (("native", native), ("square", square), ("bare", bare)):
+        fn()  # warm up: the key and the reasons are cached as in a running server
         db_ms[0], db_calls[0] = 0.0, 0
+        counts = []
         with connection.execute_wrapper(measure):
-            total = sum(timed(fn, n))
+            total = 0.0
+            for _ in range(n):
+                before = db_calls[0]
+                total += timed(fn, 1)[0]
+                counts.append(db_calls[0] - before)
         figures[name] = (total / n, db_ms[0] / n, db_calls[0] / n)
+        per_request[name] = sorted(counts)
     profiler = Profiler(interval=0.0002)
     profiler.start()
     for _ in range(n):
@@ -477,16 +494,63 @@ def profile(results: Results, data: Data, smoke: bool) -> None:
         f"pyinstrument: {n} native POST /api/v1/accounts/{{id}}/adjustments in-process "
         "(django.test.Client, bench settings, PostgreSQL + Redis)\n\n" + text
     )
-    (nt, nd, nq), (bt, bd, bq) = figures["native"], figures["bare"]
+    (nt, nd, nq), (st, sd, sq), (bt, bd, bq) = (figures[k] for k in ("native", "square", "bare"))
     results.add(
         "Adjust in-process (profile run): time per request, of which SQL round trips",
         "—",
-        f"native {ms(nt)} (SQL {ms(nd)} in {nq:.0f} statements, Python {ms(nt - nd)})",
+        f"native {ms(nt)} (SQL {ms(nd)} in {nq:.2f} statements, Python {ms(nt - nd)}); "
+        f"Square {ms(st)} (SQL {ms(sd)} in {sq:.2f} statements, Python {ms(st - sd)})",
         f"bare view {ms(bt)} (SQL {ms(bd)} in {bq:.0f} statements, Python {ms(bt - bd)})",
-        f"{bt / nt:.2f}× bare",
+        f"{bt / nt:.2f}× bare (native), {bt / st:.2f}× bare (Square)",
     )
-    results.raw["profile"] = {
-        "native": figures["native"],
-        "bare": figures["bare"],
-        "file": str(target),
-    }
+    # A request that refreshes the per-process cache of keys or reasons (every few seconds)
+    # reads them once more: the median is the steady state, the maximum shows the refresh.
+    medians = {k: pct(v, 50) for k, v in per_request.items()}
+    results.add(
+        "SQL statements per adjust request (BEGIN/COMMIT not counted; key check and "
+        "idempotency included)",
+        f"≤ {MAX_STATEMENTS}",
+        f"native {medians['native']:.0f} (max {per_request['native'][-1]}), Square "
+        f"{medians['square']:.0f} (max {per_request['square'][-1]}) in {n} requests each",
+        f"bare view {medians['bare']:.0f}",
+        "",
+        ok=max(medians["native"], medians["square"]) <= MAX_STATEMENTS,
+    )
+    results.raw["profile"] = {**figures, "statements": per_request, "file": str(target)}
+
+
+def memory(results: Results, data: Data, size, server) -> None:
+    """One worker's resident memory after 100 adjust requests and after many more: a
+    per-request leak (a cache that grows with accounts or keys) shows as growth."""
+    import http.client
+
+    connection_ = http.client.HTTPConnection(HOST, PORT, timeout=30)
+    rng = random.Random(5)
+    auth = {"Authorization": f"Bearer {data.key}", "Content-Type": "application/json"}
+    body = json.dumps({"reason": "REWARD", "points": 1})
+    errors, rss = 0, {}
+    for n in range(1, size.memory_requests + 1):
+        pk = rng.choice(data.spread_ids)
+        connection_.request(
+            "POST",
+            f"/api/v1/accounts/{pk}/adjustments",
+            body=body,
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        response = connection_.getresponse()
+        response.read()
+        errors += response.status != 201
+        if n in (100, size.memory_requests):
+            rss[n] = server.rss_mb()[0]
+    connection_.close()
+    first, last = rss[100], rss[size.memory_requests]
+    growth = (last - first) / first
+    results.add(
+        f"Memory: the worker's RSS after {size.memory_requests:,} adjust requests vs after 100",
+        "within 10 %",
+        f"{last:.1f} MB after {size.memory_requests:,} ({growth:+.1%}); {errors} errors",
+        f"{first:.1f} MB after 100",
+        "",
+        ok=abs(growth) <= 0.10 and not errors,
+        errors=errors,
+    )

@@ -9,8 +9,12 @@ API and the Square dialect address accounts and events by id across programs (an
 not bound to a program) and pass none.
 """
 
+import copy
+import threading
+import time
 import uuid
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from accounts.identities import Identity
@@ -73,6 +77,16 @@ def account(account_id: object, *, program: Program | None = None) -> LoyaltyAcc
     return _by_id(accounts, account_id, program, AccountNotFound("No loyalty account has this id."))
 
 
+def account_to_lock(account_id: object) -> LoyaltyAccount:
+    """The account with this id, for a command that reads it once, under its row lock: no
+    query here. A malformed id is AccountNotFound at once, an unknown one when the command
+    locks it (`ledger.services.posting.lock`)."""
+    pk = _uuid(account_id)
+    if pk is None:
+        raise AccountNotFound("No loyalty account has this id.")
+    return LoyaltyAccount(pk=pk)
+
+
 def account_by_identity(
     *,
     program: Program,
@@ -112,13 +126,42 @@ def unknown_reason(code: str) -> UnknownReason:
     return UnknownReason(f"No reason has the code “{code.strip()}”.")
 
 
+# Every adjustment names a reason, and reasons change rarely: each process keeps a program's
+# reasons for at most REASON_CACHE_SECONDS (settings; 5 by default). The reason services forget
+# a program's reasons when they change one (on commit), so the change is seen at once by the
+# process that made it and within the bound by every other one.
+_reasons_lock = threading.Lock()
+_reasons: dict[object, tuple[float, dict[str, Reason]]] = {}
+
+
+def _program_reasons(program_id: object) -> dict[str, Reason]:
+    now = time.monotonic()
+    cached = _reasons.get(program_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    by_code = {r.code: r for r in Reason.objects.filter(program_id=program_id)}
+    bound = float(getattr(settings, "REASON_CACHE_SECONDS", 5.0))
+    with _reasons_lock:
+        _reasons[program_id] = (now + bound, by_code)
+    return by_code
+
+
+def forget_reasons(program_id: object = None) -> None:
+    """Drop the cached reasons of one program (every program when None)."""
+    with _reasons_lock:
+        if program_id is None:
+            _reasons.clear()
+        else:
+            _reasons.pop(program_id, None)
+
+
 def reason(program: Program, code: str) -> Reason:
     """The program's reason with this code, active or not: an inactive one is refused by the
     service with its own message, so that a reason retired since a page loaded says so."""
-    found = Reason.objects.filter(program=program, code=Reason.normalize_code(code)).first()
+    found = _program_reasons(program.pk).get(Reason.normalize_code(code))
     if found is None:
         raise unknown_reason(code)
-    return found
+    return copy.copy(found)  # the caller may change its copy; the cached one stays as read
 
 
 def event(event_id: object, *, program: Program | None = None) -> LoyaltyEvent:

@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit
+from . import api_keys, audit
 from .models import ApiClient
 from .roles import ROLES, set_role
 
@@ -91,11 +91,15 @@ def create_api_client(
 
 @transaction.atomic
 def revoke_api_client(*, client: ApiClient) -> ApiClient:
-    """Revoke the key for good; the next request that presents it gets a 401."""
+    """Revoke the key for good. This process refuses it from the commit on, every other one
+    within `api_keys.bound_seconds()` (their cache of keys in use)."""
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
     if not client.revoked:
         client.revoked = True
         client.save(update_fields=["revoked"])
+        # Now, for this transaction's own reads, and again once others can see it.
+        api_keys.forget_clients()
+        transaction.on_commit(api_keys.forget_clients)
 
 
 # --- People (the console's People page) -------------------------------------------------------

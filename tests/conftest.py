@@ -3,8 +3,10 @@ from django.db import connection
 from django.test import Client, TransactionTestCase
 
 from accounts.models import Program
+from ledger import lookups
 from ledger.models import Reason
 from ledger.services import Actor, adjust_points, create_program
+from loyalty_admin import api_keys
 
 from .factories import AccountFactory, operator
 from .receiver import Receiver, start_receiver
@@ -51,6 +53,17 @@ postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="PostgreSQL only; runs in CI's PostgreSQL pass (DATABASE_URL=postgres://...)",
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lookup_caches():
+    """Each test starts with empty per-process caches of API keys and reasons: a row a test
+    made (and rolled back) must not answer for another test."""
+    api_keys.forget_clients()
+    lookups.forget_reasons()
+    yield
+    api_keys.forget_clients()
+    lookups.forget_reasons()
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 * API keys (`ApiClient`, only a hash stored): `Authorization: Bearer <key>` for the native API
   and the Square dialect; `x-api-key` + `x-guid` (or `?api_key=` + `guid=`) for the Yotpo
-  dialect. The key is looked up on every request, so a revoked key is refused on the next one.
+  dialect. Each process remembers the keys in use for a few seconds (`loyalty_admin.api_keys`):
+  a revoked key is refused at once by the process that revoked it, and by every other one
+  within `API_KEY_CACHE_SECONDS` (5 s by default).
 * A key needs the "read" scope to read and "write" to change anything; a view whose POST only
   reads (a search, a preview) says so with `required_scope = "read"`.
 * The native API also accepts an operator's session (with CSRF); operators act as themselves.
@@ -37,7 +39,7 @@ from ledger import lookups
 from ledger.exceptions import ProgramNotFound
 from ledger.models import LoyaltyEvent
 from ledger.services import Actor
-from loyalty_admin import metrics, request_log
+from loyalty_admin import api_keys, metrics, request_log
 from loyalty_admin.audit import client_ip
 from loyalty_admin.models import ApiClient
 from loyalty_admin.roles import is_operator
@@ -75,13 +77,12 @@ def client_for_key(key: str, *, unknown: str = "Unknown or revoked API key.") ->
     that is not one) otherwise."""
     if not key or len(key) > 200 or "\x00" in key or "." not in key:
         raise exceptions.AuthenticationFailed(unknown)
-    try:
-        client = ApiClient.objects.get_from_key(key)
-    except ApiClient.DoesNotExist:
+    client = api_keys.client_for_key(key)
+    if client is None:
         known = ApiClient.objects.filter(prefix=key.partition(".")[0]).first()
         if known is not None and known.is_valid(key):
-            raise KeyRefused(unknown, client=known) from None
-        raise exceptions.AuthenticationFailed(unknown) from None
+            raise KeyRefused(unknown, client=known)
+        raise exceptions.AuthenticationFailed(unknown)
     if client.has_expired:
         raise KeyRefused("This API key has expired.", client=client)
     return client

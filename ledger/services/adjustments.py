@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from accounts.models import LoyaltyAccount
 
+from .. import lookups
 from ..exceptions import DuplicateOrder, InvalidAmount, UnknownLocation
 from ..models import ApprovalRequest, LoyaltyEvent, Reason
 from .actors import Actor
@@ -92,7 +93,7 @@ def adjust_points(
     account: LoyaltyAccount,
     points: int,
     actor: Actor,
-    reason: Reason | None = None,
+    reason: Reason | str | None = None,
     reason_text: str = "",
     affects_lifetime: bool | None = None,
     history_title: str = "",
@@ -107,8 +108,12 @@ def adjust_points(
     Refuses with the first problem `preview_adjustment` reports; holds an agent's adjustment
     above the program's approval threshold as an `ApprovalRequest`; otherwise appends the
     event. With an idempotency key, a retry of the same request returns the first result.
+    `reason` may be given by its code, looked up in the account's program once it is locked
+    (so a face need not read the account first).
     """
     account = lock(account)
+    if isinstance(reason, str):
+        reason = lookups.reason(account.program, reason)
     lock_agent(actor, account.program, points)
     # The preview's own judgement, on the locked account: the two cannot disagree.
     preview = preview_adjustment(

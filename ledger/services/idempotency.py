@@ -2,7 +2,7 @@
 already used is refused.
 
 Every command that takes an `idempotency_key` is wrapped by `idempotent`, the one place that
-claims the key, runs the command and remembers its result, all in the command's transaction.
+runs the command and remembers its result under the key, all in the command's transaction.
 """
 
 import functools
@@ -18,16 +18,31 @@ from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
 
-from ..exceptions import IdempotencyConflict, InvalidIdempotencyKey, SubscriptionNotFound
-from ..models import ApprovalRequest, IdempotencyRecord, LoyaltyEvent, Reward, WebhookSubscription
+from ..exceptions import (
+    IdempotencyConflict,
+    InvalidIdempotencyKey,
+    Refusal,
+    SubscriptionNotFound,
+)
+from ..models import (
+    ApprovalRequest,
+    IdempotencyRecord,
+    LoyaltyEvent,
+    Reason,
+    Reward,
+    WebhookSubscription,
+)
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
 
 def fingerprint(action: str, **request: object) -> str:
-    """SHA-256 of the request, independent of argument order; model instances by their pk."""
+    """SHA-256 of the request, independent of argument order; model instances by their pk (a
+    reason by its code, which names it within the account's program)."""
 
     def plain(value: object) -> object:
+        if isinstance(value, Reason):
+            return value.code
         if isinstance(value, models.Model):
             return str(value.pk)
         return str(value)
@@ -36,50 +51,27 @@ def fingerprint(action: str, **request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_key(*, scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Reserve `key` for this request: (record, True); or, for a retry of the request that
-    first used it, (that request's record, False). Another request raises IdempotencyConflict.
-
-    Run it inside the action's transaction: a refused action rolls the reservation back, so a
-    retry is judged afresh. Two concurrent first uses meet at the unique constraint; the second
-    waits for the first to commit and then reads its record.
-    """
+def check_key(key: str) -> None:
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidIdempotencyKey(
             f"Use an idempotency key of at most {MAX_KEY_LENGTH} characters "
             f"(this one has {len(key):,})."
         )
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
-        return record, True
-    except IntegrityError:
-        record = IdempotencyRecord.objects.select_related("event").get(scope=scope, key=key)
-    if record.fingerprint != fingerprint:
-        raise IdempotencyConflict()
-    return record, False
 
 
-def _remember(record: IdempotencyRecord, result: object) -> None:
-    """Link a claimed key to what its request made, for the replays to return."""
-    made = getattr(result, "made", result)  # an Adjustment names what it made
+def _link(made: object) -> dict[str, object]:
+    """What a key's record keeps of what its request made, for the replays to return."""
     if isinstance(made, LoyaltyEvent):
-        record.event = made
-        record.save(update_fields=["event"])
-    elif isinstance(made, ApprovalRequest):
-        record.response = {"approval_request": str(made.pk)}
-        record.save(update_fields=["response"])
-    elif isinstance(made, Reward):
-        record.response = {"reward": str(made.pk)}
-        record.save(update_fields=["response"])
-    elif isinstance(made, LoyaltyAccount):
-        record.response = {"loyalty_account_id": str(made.pk)}
-        record.save(update_fields=["response"])
-    elif isinstance(made, WebhookSubscription):
-        record.response = {"webhook_subscription": made.pk}
-        record.save(update_fields=["response"])
-    else:
-        raise TypeError(f"Cannot remember a {type(made).__name__} under an idempotency key.")
+        return {"event": made}
+    if isinstance(made, ApprovalRequest):
+        return {"response": {"approval_request": str(made.pk)}}
+    if isinstance(made, Reward):
+        return {"response": {"reward": str(made.pk)}}
+    if isinstance(made, LoyaltyAccount):
+        return {"response": {"loyalty_account_id": str(made.pk)}}
+    if isinstance(made, WebhookSubscription):
+        return {"response": {"webhook_subscription": made.pk}}
+    raise TypeError(f"Cannot remember a {type(made).__name__} under an idempotency key.")
 
 
 def _recall(record: IdempotencyRecord) -> object:
@@ -98,6 +90,10 @@ def _recall(record: IdempotencyRecord) -> object:
     return LoyaltyAccount.objects.select_related("program").get(pk=response["loyalty_account_id"])
 
 
+class _KeyTaken(Exception):
+    """The key's record exists (another request committed it): undo this run, replay that."""
+
+
 def idempotent(
     action: str, *, result: Callable[[Any], Any] | None = None, own_scope: bool = False
 ) -> Callable:
@@ -105,18 +101,33 @@ def idempotent(
 
     The key is scoped to the command's `actor` (an API client, an operator, the system; and
     the action itself when `own_scope`), and the request is fingerprinted from every other
-    argument. A replay returns what the first request made, passed through `result`.
+    argument. A replay returns what the first request made, passed through `result`; a
+    different request under a used key raises IdempotencyConflict.
+
+    The command runs first and its result is remembered with one INSERT in its transaction, so
+    a first use costs one statement. When the key is already taken, the unique constraint
+    refuses that INSERT (after the other request commits, if it is still running): the run is
+    rolled back and the first result returned instead. A refused run checks for the key too,
+    so that a retry is answered with the first result even if the account has moved on since.
     """
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)
 
+        def replay(scope: str, key: str, fingerprint: str) -> Any:
+            record = IdempotencyRecord.objects.select_related("event").get(scope=scope, key=key)
+            if record.fingerprint != fingerprint:
+                raise IdempotencyConflict()
+            made = _recall(record)
+            return result(made) if result else made
+
         @functools.wraps(command)
-        @transaction.atomic
         def run(**kwargs: Any) -> Any:
             key = kwargs.get("idempotency_key")
             if not key:
-                return command(**kwargs)
+                with transaction.atomic():
+                    return command(**kwargs)
+            check_key(key)
             actor = kwargs["actor"]
             scope = f"{actor.idempotency_scope}:{action}" if own_scope else actor.idempotency_scope
             bound = signature.bind(**kwargs)
@@ -124,15 +135,24 @@ def idempotent(
             request = {
                 k: v for k, v in bound.arguments.items() if k not in ("actor", "idempotency_key")
             }
-            record, new = claim_key(
-                scope=scope, key=key, fingerprint=fingerprint(action, **request)
-            )
-            if not new:
-                made = _recall(record)
-                return result(made) if result else made
-            outcome = command(**kwargs)
-            _remember(record, outcome)
-            return outcome
+            print_ = fingerprint(action, **request)
+            try:
+                with transaction.atomic():
+                    outcome = command(**kwargs)
+                    made = getattr(outcome, "made", outcome)  # an Adjustment names what it made
+                    try:
+                        IdempotencyRecord.objects.create(
+                            scope=scope, key=key, fingerprint=print_, **_link(made)
+                        )
+                    except IntegrityError as exc:
+                        raise _KeyTaken() from exc
+                    return outcome
+            except _KeyTaken:
+                return replay(scope, key, print_)
+            except Refusal:
+                if not IdempotencyRecord.objects.filter(scope=scope, key=key).exists():
+                    raise
+                return replay(scope, key, print_)
 
         return run
 

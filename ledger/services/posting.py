@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import LoyaltyAccount
 from loyalty_admin import metrics, request_log
 
-from ..exceptions import AccountLocked
+from ..exceptions import AccountLocked, AccountNotFound
 from ..models import LoyaltyEvent
 from .actors import Actor
 from .lots import update_lots
@@ -24,8 +24,9 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 def lock(account: LoyaltyAccount) -> LoyaltyAccount:
-    """The account row, locked until the transaction ends (a no-op lock on SQLite, whose
-    IMMEDIATE transactions already hold the database's write lock).
+    """The account row with its program, read and locked until the transaction ends (a no-op
+    lock on SQLite, whose IMMEDIATE transactions already hold the database's write lock).
+    Only `account.pk` is used: a face may pass `lookups.account_to_lock(id)`, unread.
 
     AccountLocked when another transaction holds it longer than the database's lock_timeout:
     the caller gets a refusal it can retry rather than a queue that grows without bound."""
@@ -35,6 +36,8 @@ def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
     try:
         return accounts.get(pk=account.pk)
+    except LoyaltyAccount.DoesNotExist:
+        raise AccountNotFound("No loyalty account has this id.") from None
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise AccountLocked() from exc
@@ -107,6 +110,8 @@ def append(
         **actor.event_fields,
         **fields,
     )
+    # A new event is reversed by nothing yet: say so, rather than let a reader ask the database.
+    LoyaltyEvent.reversed_by.related.set_cached_value(event, None)
     account.save(update_fields=["balance", "lifetime_points", "updated_at"])
     update_lots(account, event, balance_before)
     count_posted(event)

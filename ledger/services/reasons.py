@@ -9,9 +9,17 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Program
 
+from .. import lookups
 from ..exceptions import LedgerError
 from ..models import Reason
 from .actors import Actor
+
+
+def _forget_on_commit(reason: Reason) -> None:
+    # Now, for this transaction's own reads, and again once others can see the change.
+    program_id = reason.program_id
+    lookups.forget_reasons(program_id)
+    transaction.on_commit(lambda: lookups.forget_reasons(program_id))
 
 
 @transaction.atomic
@@ -56,6 +64,7 @@ def add_reason(
         summary=f"Added reason {reason.code} “{reason.label}”",
         details={"code": code, "sign": sign, "affects_lifetime": affects_lifetime},
     )
+    _forget_on_commit(reason)
     return reason
 
 
@@ -85,6 +94,7 @@ def change_reason(
         summary=f"Changed reason {reason.code} “{reason.label}”",
         details={"before": before, "after": after},
     )
+    _forget_on_commit(reason)
     return reason
 
 
@@ -99,4 +109,5 @@ def set_reason_active(*, reason: Reason, active: bool, actor: Actor) -> Reason:
         target=reason,
         summary=f"{'Reactivated' if active else 'Deactivated'} reason {reason.code}",
     )
+    _forget_on_commit(reason)
     return reason

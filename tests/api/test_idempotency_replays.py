@@ -46,3 +46,24 @@ def test_fifty_replays_make_one_event_and_other_bodies_are_refused(api, funded, 
     funded.refresh_from_db()
     assert funded.balance == 995
     assert {c.status_code for c in conflicts} == {conflict}
+
+
+def test_a_retry_gets_the_first_answer_even_when_the_command_would_now_be_refused(
+    api, account, reasons
+):
+    from ledger.services import Actor, adjust_points
+
+    adjust_points(account=account, points=100, reason=reasons["REWARD"], actor=Actor.system())
+    path = f"/api/v1/accounts/{account.pk}/adjustments"
+    body = {"reason": "REDEEM_DISCOUNT", "points": -100}
+
+    first = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="all-of-it")
+    again = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="all-of-it")
+    other = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="another")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    # A new request is judged afresh: nothing is left to remove.
+    assert other.json()["errors"][0]["code"] == "INSUFFICIENT_POINTS"
+    account.refresh_from_db()
+    assert account.balance == 0

@@ -1,5 +1,7 @@
 """Native API /api/v1/: each action, scopes and roles, idempotency, cursors, sessions."""
 
+import json
+
 import pytest
 from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
@@ -387,3 +389,30 @@ def test_a_logged_in_non_operator_is_refused(django_user_model, account):
     user = django_user_model.objects.create_user("visitor@example.com", password="x")
     response = session_for(user).get(f"/api/v1/accounts/{account.id}")
     assert response.status_code == 403
+
+
+def test_the_adjust_response_is_the_event_serializer_s_output(
+    api, account, reasons, agent, manager
+):
+    from rest_framework.renderers import JSONRenderer
+
+    from ledger.api.native.events import EventOutputSerializer, event_output
+    from ledger.services import Actor, adjust_points, reverse_event
+
+    made = api.post(
+        adjust_url(account), {"reason": "REWARD", "points": 7}, "json", HTTP_IDEMPOTENCY_KEY="o"
+    )
+    event = LoyaltyEvent.objects.get(pk=made.json()["id"])
+    reverse_event(event=event, actor=Actor.of_operator(manager), note="undo")
+    by_agent = adjust_points(
+        account=account, points=3, reason=reasons["REWARD"], actor=Actor.of_operator(agent)
+    ).event
+
+    def as_json(data: dict) -> dict:
+        return json.loads(JSONRenderer().render(data))
+
+    for shown in (event, LoyaltyEvent.objects.get(reverses=event), by_agent):
+        shown = LoyaltyEvent.objects.get(pk=shown.pk)
+        assert as_json(event_output(shown)) == as_json(EventOutputSerializer(shown).data)
+    before_reversal = as_json(EventOutputSerializer(event).data) | {"reversed_by": None}
+    assert made.json() == before_reversal

@@ -8,6 +8,7 @@ agent's adjustment above the approval threshold is held for a manager here too.
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,7 +18,13 @@ from ledger.api.fields import PointsField, StrictBooleanField
 from ledger.api.schema import native_errors
 from ledger.models import ApprovalRequest, Reason
 
-from .events import ACCOUNT_ID, IDEMPOTENCY_KEY, EventOutputSerializer, idempotency_key_of
+from .events import (
+    ACCOUNT_ID,
+    IDEMPOTENCY_KEY,
+    EventOutputSerializer,
+    event_output,
+    idempotency_key_of,
+)
 
 REQUEST_ID = OpenApiParameter("request_id", str, OpenApiParameter.PATH)
 
@@ -171,15 +178,18 @@ class AdjustmentCreateApi(NativeApiView):
         },
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = lookups.account(account_id)
+        # The service reads the account once, under its lock, and the reason by its code.
+        account = lookups.account_to_lock(account_id)
         data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            lookups.account(account_id)  # an unknown account is a 404 before any 400
+            raise ValidationError(data.errors)
         key = idempotency_key_of(request)
         values = data.validated_data
         adjustment = services.adjust_points(
             account=account,
             points=values["points"],
-            reason=lookups.reason(account.program, values["reason"]),
+            reason=Reason.normalize_code(values["reason"]),
             note=values["note"],
             history_title=values["history_title"],
             visible_to_customer=values["visible_to_customer"],
@@ -191,9 +201,7 @@ class AdjustmentCreateApi(NativeApiView):
             body = HeldOutputSerializer({"approval_request": adjustment.approval}).data
             location = body["approval_request"]["link"]
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
-        return Response(
-            EventOutputSerializer(adjustment.event).data, status=status.HTTP_201_CREATED
-        )
+        return Response(event_output(adjustment.event), status=status.HTTP_201_CREATED)
 
 
 class ApprovalRequestApi(NativeApiView):

@@ -7,6 +7,7 @@ balance, as in Square.
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -133,9 +134,12 @@ class AdjustPointsApi(SquareApiView):
         responses={200: OutputSerializer, **square_errors(400, 404)},
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = lookups.account(account_id)
+        # The service reads the account once, under its lock.
+        account = lookups.account_to_lock(account_id)
         data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            lookups.account(account_id)  # an unknown account is a 404 before any 400
+            raise ValidationError(data.errors)
         adjustment = services.adjust_points(
             account=account,
             points=data.validated_data["adjust_points"]["points"],
