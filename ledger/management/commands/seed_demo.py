@@ -94,9 +94,12 @@ def ensure_account_operations(program: Program) -> list[str]:
     paired = LoyaltyEvent.objects.filter(program=program, counterpart__isnull=False)
     if agent is None or manager is None or paired.exists():
         return []
-    # The first account holds the demo's waiting approval; the next four take part here.
+    # The first account holds the demo's waiting approval; the next four without rewards
+    # (an account with an open reward cannot be merged away) take part here.
     accounts = list(
-        LoyaltyAccount.objects.filter(program=program).order_by("created_at", "id")[1:5]
+        LoyaltyAccount.objects.filter(program=program)
+        .exclude(rewards__isnull=False)
+        .order_by("created_at", "id")[1:5]
     )
     if len(accounts) < 4:
         return []
