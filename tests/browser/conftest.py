@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from ledger.services import Actor, adjust_points
 from tests.factories import PASSWORD, AccountFactory
@@ -51,7 +52,9 @@ def browser():
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
-    context.set_default_timeout(5000)
+    # Generous for a loaded CI machine: a wait ends as soon as its condition holds.
+    context.set_default_timeout(10_000)
+    expect.set_options(timeout=10_000)
     page = context.new_page()
     yield page
     context.close()
