@@ -83,7 +83,7 @@ def top_up(*, program, hot_account, client_id: str, hot_events: int, total_event
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id FROM accounts_loyaltyaccount WHERE program_id = %s AND id <> %s "
-            "ORDER BY customer_id LIMIT %s",
+            "AND merged_into_id IS NULL ORDER BY customer_id LIMIT %s",
             [program.pk, hot_account.pk, -(-missing // per)],
         )
         ids = [row[0] for row in cursor.fetchall()]

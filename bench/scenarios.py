@@ -67,7 +67,8 @@ def prepare(size) -> Data:
     session.create()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM accounts_loyaltyaccount WHERE id <> %s ORDER BY random() LIMIT %s",
+            "SELECT id FROM accounts_loyaltyaccount WHERE id <> %s AND merged_into_id IS NULL "
+            "ORDER BY random() LIMIT %s",
             [hot.pk, SPREAD_ACCOUNTS],
         )
         spread = [row[0] for row in cursor.fetchall()]
@@ -310,7 +311,7 @@ def bulk(results: Results, data: Data, size) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT customer_id FROM accounts_loyaltyaccount WHERE id <> %s "
-            "ORDER BY random() LIMIT %s",
+            "AND merged_into_id IS NULL ORDER BY random() LIMIT %s",
             [data.hot.pk, size.bulk_rows // 2 + size.bulk_reference_rows // 2],
         )
         customers = [row[0] for row in cursor.fetchall()]
