@@ -125,6 +125,7 @@ def test_from_the_search_box_to_a_submitted_adjustment_in_four_keys(page, agent,
 def test_enter_does_not_submit_what_the_preview_refuses(page, agent, customer):
     log_in(page, agent)
     page.goto(f"/accounts/{customer.pk}/")
+    expect(page.locator("#id_reason")).to_be_focused()  # autofocus lands after the first paint
     page.keyboard.press("3")
     page.keyboard.press("Tab")
     page.keyboard.type("1500")
