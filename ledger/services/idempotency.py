@@ -32,6 +32,7 @@ from ..models import (
     Reward,
     WebhookSubscription,
 )
+from . import statements
 
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
 
@@ -141,8 +142,10 @@ def idempotent(
                     outcome = command(**kwargs)
                     made = getattr(outcome, "made", outcome)  # an Adjustment names what it made
                     try:
-                        IdempotencyRecord.objects.create(
-                            scope=scope, key=key, fingerprint=print_, **_link(made)
+                        statements.insert(
+                            IdempotencyRecord(
+                                scope=scope, key=key, fingerprint=print_, **_link(made)
+                            )
                         )
                     except IntegrityError as exc:
                         raise _KeyTaken() from exc

@@ -14,6 +14,7 @@ from django.db.models import F, QuerySet
 from accounts.models import LoyaltyAccount, Program
 
 from ..models import LotConsumption, LoyaltyEvent, PointLot
+from . import statements
 
 
 def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
@@ -99,13 +100,15 @@ def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: in
                 PointLot.objects.filter(pk=taken.lot_id).update(remaining=F("remaining") + give)
                 restored += give
         if above_zero > restored:
-            PointLot.objects.create(
-                account=account,
-                event=event,
-                points=above_zero - restored,
-                remaining=above_zero - restored,
-                expires_at=lot_expiry(account.program, event.created_at),
-                created_at=event.created_at,
+            statements.insert(
+                PointLot(
+                    account=account,
+                    event=event,
+                    points=above_zero - restored,
+                    remaining=above_zero - restored,
+                    expires_at=lot_expiry(account.program, event.created_at),
+                    created_at=event.created_at,
+                )
             )
         return
     needed = -event.points

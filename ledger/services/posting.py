@@ -15,6 +15,7 @@ from loyalty_admin import metrics, request_log
 
 from ..exceptions import AccountLocked, AccountNotFound
 from ..models import LoyaltyEvent
+from . import statements
 from .actors import Actor
 from .lots import update_lots
 from .webhooks import notify_events
@@ -33,15 +34,15 @@ def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
     # account lock would also take one lock shared by all accounts, and two lock orders could
     # meet there (a deadlock between a merge and an adjustment).
-    accounts = LoyaltyAccount.objects.select_for_update(of=("self",)).select_related("program")
     try:
-        return accounts.get(pk=account.pk)
-    except LoyaltyAccount.DoesNotExist:
-        raise AccountNotFound("No loyalty account has this id.") from None
+        locked = statements.lock_account(account.pk)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise AccountLocked() from exc
         raise
+    if locked is None:
+        raise AccountNotFound("No loyalty account has this id.")
+    return locked
 
 
 def event_time(account: LoyaltyAccount) -> datetime:
@@ -97,7 +98,7 @@ def append(
         now=now,
         earned_moved=earned_moved,
     )
-    event = LoyaltyEvent.objects.create(
+    event = LoyaltyEvent(
         program_id=account.program_id,
         account=account,
         points=points,
@@ -110,9 +111,10 @@ def append(
         **actor.event_fields,
         **fields,
     )
+    statements.insert(event)
     # A new event is reversed by nothing yet: say so, rather than let a reader ask the database.
     LoyaltyEvent.reversed_by.related.set_cached_value(event, None)
-    account.save(update_fields=["balance", "lifetime_points", "updated_at"])
+    statements.update(account, ("balance", "lifetime_points", "updated_at"))
     update_lots(account, event, balance_before)
     count_posted(event)
     notify_events([event], {account.pk: account})

@@ -1,0 +1,151 @@
+"""The write path's statements, composed once per process from the models' own metadata.
+
+Every adjustment locks its account, inserts its event, its lot and its idempotency record,
+and updates the account. The ORM composes each of those statements afresh on every call,
+which costs more CPU than the database spends running them. Here the same SQL is composed
+once per model from `_meta` (so a migration that renames a column changes it too), and each
+value is prepared by its own field, as `Model.save()` prepares it; rows read back are
+converted by the same converters the ORM applies.
+
+Only plain inserts, updates of named columns and the account lock are done here; like
+`QuerySet.update()` and `bulk_create()`, they send no model signals (none is connected to
+the ledger's models).
+"""
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connection
+from django.db.models import Field, Model
+
+from accounts.models import LoyaltyAccount
+
+M = TypeVar("M", bound=Model)
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+@functools.cache
+def _insert(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    fields = tuple(
+        f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
+    )
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        _quote(meta.db_table),
+        ", ".join(_quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    if meta.auto_field is not None and connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {_quote(meta.auto_field.column)}"
+    return sql, fields
+
+
+def insert(obj: M) -> M:
+    """INSERT `obj` (a new instance) as `obj.save()` would, in one statement; an
+    auto-incremented primary key is set on it."""
+    model = type(obj)
+    auto = model._meta.auto_field
+    if auto is not None and obj.pk is not None:
+        raise ValueError(f"insert() makes the {model.__name__}'s id; this one has one.")
+    sql, fields = _insert(model, connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if auto is not None:
+            returned = cursor.fetchone() if cursor.description else None
+            setattr(obj, auto.attname, returned[0] if returned else cursor.lastrowid)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+@functools.cache
+def _update(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
+    meta = model._meta
+    fields = tuple(meta.get_field(name) for name in names)
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        _quote(meta.db_table),
+        ", ".join(f"{_quote(f.column)} = %s" for f in fields),
+        _quote(meta.pk.column),
+    )
+    return sql, fields
+
+
+def update(obj: Model, names: Sequence[str]) -> None:
+    """`obj.save(update_fields=names)` in one statement: an UPDATE of those columns only."""
+    model = type(obj)
+    sql, fields = _update(model, tuple(names), connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+    values.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"The {model.__name__} {obj.pk} to update is not there.")
+
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+def _converters(field: Field) -> list[tuple[Converter, Any]]:
+    """What the ORM applies to a value of `field` read from this database (a foreign key's
+    value is converted as its target's), each with the column it is called with."""
+    column = field.get_col(field.model._meta.db_table)
+    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    return [(converter, column) for converter in converters]
+
+
+@functools.cache
+def _lock_account(vendor: str) -> tuple[str, int, tuple[tuple[int, Converter, Any], ...]]:
+    account, program = LoyaltyAccount._meta, LoyaltyAccount.program.field.related_model._meta
+    columns = [
+        f"{_quote(meta.db_table)}.{_quote(f.column)}"
+        for meta in (account, program)
+        for f in meta.concrete_fields
+    ]
+    sql = "SELECT {} FROM {} INNER JOIN {} ON ({}.{} = {}.{}) WHERE {}.{} = %s".format(
+        ", ".join(columns),
+        _quote(account.db_table),
+        _quote(program.db_table),
+        _quote(program.db_table),
+        _quote(program.pk.column),
+        _quote(account.db_table),
+        _quote(account.get_field("program").column),
+        _quote(account.db_table),
+        _quote(account.pk.column),
+    )
+    if connection.features.has_select_for_update:
+        # OF the account only: the program row stays unlocked (see posting.lock).
+        of = connection.features.has_select_for_update_of
+        sql += f" FOR UPDATE OF {_quote(account.db_table)}" if of else " FOR UPDATE"
+    fields = [*account.concrete_fields, *program.concrete_fields]
+    converters = tuple(
+        (i, converter, column)
+        for i, field in enumerate(fields)
+        for converter, column in _converters(field)
+    )
+    return sql, len(account.concrete_fields), converters
+
+
+def lock_account(pk: object) -> LoyaltyAccount | None:
+    """The account row with its program, read with a row lock on the account (None: no
+    such account); the SQL that `select_for_update(of=("self",)).select_related("program")`
+    makes, with the instances the ORM would build."""
+    sql, split, converters = _lock_account(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [LoyaltyAccount._meta.pk.get_db_prep_value(pk, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, converter, column in converters:
+        values[i] = converter(values[i], column, connection)
+    account = LoyaltyAccount.from_db(connection.alias, None, values[:split])
+    program = LoyaltyAccount.program.field.related_model.from_db(
+        connection.alias, None, values[split:]
+    )
+    LoyaltyAccount.program.field.set_cached_value(account, program)
+    return account
