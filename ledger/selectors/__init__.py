@@ -9,7 +9,6 @@ from .approvals import (
 )
 from .customers import Purchases, history_with_pending, purchases, rewards_taken
 from .events import (
-    EVENT_DETAILS,
     EXPORT_COLUMNS,
     EventQuery,
     HistoryOverview,
@@ -27,7 +26,6 @@ from .lots import ExpiryDeadline, upcoming_expirations
 from .rewards import account_rewards, open_rewards, reward_tiers
 
 __all__ = [
-    "EVENT_DETAILS",
     "EXPORT_COLUMNS",
     "Discrepancy",
     "EventQuery",

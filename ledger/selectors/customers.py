@@ -9,7 +9,7 @@ from django.db.models import Count, Max
 from accounts.models import LoyaltyAccount
 from ledger.models import ApprovalRequest, LoyaltyEvent, Reward
 
-from .events import EVENT_DETAILS, EventQuery, matching_events
+from .events import EventQuery, matching_events, with_details
 from .rewards import account_rewards
 
 
@@ -44,9 +44,9 @@ def history_with_pending(
     """The account's newest `limit` events and requests still waiting for a manager, newest
     first. A request that was approved is its event; a rejected one never changed anything."""
     events = list(
-        matching_events(query=EventQuery(account_id=account.pk))
-        .select_related(*EVENT_DETAILS)
-        .order_by("-created_at", "-id")[:limit]
+        with_details(matching_events(query=EventQuery(account_id=account.pk))).order_by(
+            "-created_at", "-id"
+        )[:limit]
     )
     pending = list(
         ApprovalRequest.objects.filter(account=account, status=ApprovalRequest.Status.PENDING)
