@@ -416,3 +416,26 @@ def test_the_adjust_response_is_the_event_serializer_s_output(
         assert as_json(event_output(shown)) == as_json(EventOutputSerializer(shown).data)
     before_reversal = as_json(EventOutputSerializer(event).data) | {"reversed_by": None}
     assert made.json() == before_reversal
+
+
+def test_account_responses_are_the_account_serializer_s_output(api, program, manager):
+    from rest_framework.renderers import JSONRenderer
+
+    from ledger.api.native.accounts import AccountOutputSerializer, account_output
+    from ledger.services import Actor, merge_accounts
+
+    survivor = AccountFactory(program=program, email="keep@example.com", phone="+12025550147")
+    merged = AccountFactory(program=program, email="gone@example.com", phone=None)
+    merge_accounts(source=merged, target=survivor, actor=Actor.of_operator(manager))
+
+    def as_json(data: dict) -> dict:
+        return json.loads(JSONRenderer().render(data))
+
+    for account in (survivor, merged):
+        account.refresh_from_db()
+        expected = as_json(AccountOutputSerializer(account).data)
+        assert as_json(account_output(account)) == expected
+        assert api.get(f"/api/v1/accounts/{account.pk}").json() == expected
+    assert merged.merged_into_id == survivor.pk and merged.closed_at is not None
+    found = api.get("/api/v1/accounts", {"q": "keep@"}).json()["accounts"]
+    assert found == [as_json(AccountOutputSerializer(survivor).data)]
