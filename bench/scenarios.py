@@ -334,9 +334,13 @@ def bulk(results: Results, data: Data, size) -> None:
             lines = services.check_bulk_file(
                 program=data.program, content=batch.content, actor=rows_actor, lock=True
             ).lines
+            # The file's accounts (locked by the check) as the models `append` writes.
+            locked = LoyaltyAccount.objects.select_related("program").in_bulk(
+                {line.account.pk for line in lines}
+            )
             for line in lines:
                 posting.append(
-                    line.account,
+                    locked[line.account.pk],
                     points=line.points,
                     affects_lifetime=line.reason.affects_lifetime,
                     type=LoyaltyEvent.Type.ADJUST_POINTS,
