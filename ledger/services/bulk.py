@@ -44,7 +44,7 @@ from ..models import BulkBatch, LoyaltyEvent, Reason
 from . import bulk_file
 from .actors import Actor
 from .bulk_file import RowError
-from .bulk_writer import BulkAccount, BulkLine, read_accounts, write_lines
+from .bulk_writer import BulkAccount, BulkLine, collector_paused, read_accounts, write_lines
 from .rules import amount_problems, balance_problems, fixed_problems
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def _find_accounts(
     return found
 
 
+@collector_paused()
 def check_bulk_file(
     *, program: Program, content: str, actor: Actor, lock: bool = False
 ) -> BulkCheck:
@@ -293,7 +294,8 @@ def _apply_atomically(
     check = check_bulk_file(program=batch.program, content=batch.content, actor=actor, lock=True)
     if check.errors:
         raise BulkRejected([e.as_dict() for e in check.errors])
-    write_lines(check.lines, batch=batch, actor=actor, progress=progress)
+    with collector_paused():
+        write_lines(check.lines, batch=batch, actor=actor, progress=progress)
     _count_applied(check.lines)
     batch.status = BulkBatch.Status.APPLIED
     batch.rows_applied = len(check.lines)

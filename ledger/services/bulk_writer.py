@@ -12,9 +12,14 @@ unnest(…)`; elsewhere `bulk_create` and one UPDATE per row do the same.
 import bisect
 import enum
 import functools
+import gc
 import operator
+import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +37,30 @@ from .webhooks import notify_events
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+
+
+_pauses = {"count": 0, "was_enabled": False}
+_pauses_lock = threading.Lock()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while the block runs (in any thread). Reading
+    and computing a file's hundreds of thousands of rows would otherwise set it off every few
+    hundred new objects, each time walking more of them: most of the time of those steps.
+    Their objects hold no cycles (nothing is left for it to find), and it runs again after."""
+    with _pauses_lock:
+        if _pauses["count"] == 0:
+            _pauses["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _pauses["count"] += 1
+    try:
+        yield
+    finally:
+        with _pauses_lock:
+            _pauses["count"] -= 1
+            if _pauses["count"] == 0 and _pauses["was_enabled"]:
+                gc.enable()
 
 
 class BulkAccount:
@@ -159,22 +188,22 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
     """The open lots of these accounts, each account's in `lots.open_lots` order."""
     open_lots: dict[object, list[_Lot]] = {pk: [] for pk in account_ids}
     if connection.vendor == "postgresql":
-        # Only numbers come back (the account as its place in the array, the expiry in
-        # microseconds), which are read many times faster than uuids and timestamps.
+        # Text and numbers come back (the account's id as text, the expiry in microseconds),
+        # which are read many times faster than uuids and timestamps.
+        by_text = {str(pk): queue for pk, queue in open_lots.items()}
         table = connection.ops.quote_name(PointLot._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT a.n, lot.id, lot.remaining, "
-                "(extract(epoch FROM lot.expires_at) * 1000000)::bigint "
-                f"FROM unnest(%s::uuid[]) WITH ORDINALITY AS a(account_id, n) "
-                f"JOIN {table} AS lot ON lot.account_id = a.account_id AND lot.remaining > 0 "
-                "ORDER BY a.n, lot.expires_at ASC NULLS LAST, lot.created_at, lot.id",
+                "SELECT account_id::text, id, remaining, "
+                "(extract(epoch FROM expires_at) * 1000000)::bigint "
+                f"FROM {table} WHERE remaining > 0 AND account_id = ANY(%s) "
+                "ORDER BY account_id, expires_at ASC NULLS LAST, created_at, id",
                 [account_ids],
             )
             rows = cursor.fetchall()
-        for place, (n, pk, remaining, expiry) in enumerate(rows):
+        for place, (account_id, pk, remaining, expiry) in enumerate(rows):
             order = (expiry is None, expiry or 0, 0, place)
-            open_lots[account_ids[n - 1]].append(_Lot(pk, remaining, order))
+            by_text[account_id].append(_Lot(pk, remaining, order))
         return open_lots
     for start in range(0, len(account_ids), BULK_WRITE_ROWS):
         lots = (
@@ -190,12 +219,35 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
     return open_lots
 
 
-@functools.lru_cache(maxsize=4096)
+# The hex digit that starts a version 7 id's fourth group: its variant bits (10) and two
+# random bits, from any random hex digit.
+_VARIANT = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
+
+
+def _event_ids(count: int) -> list[str]:
+    """`count` new event ids, time-ordered: UUIDs of version 7 (RFC 9562: the time in
+    milliseconds, then 74 random bits), as text. A file's events then go to the end of the
+    primary key's index, and the lots and consumptions that refer to them find them there,
+    instead of each touching a page anywhere in the index, as random (version 4) ids do."""
+    millis = f"{time.time_ns() // 1_000_000:012x}"
+    head, variant = f"{millis[:8]}-{millis[8:]}-7", _VARIANT
+    digits = os.urandom(10 * count).hex()
+    return [
+        f"{head}{r[:3]}-{variant[r[3]]}{r[4:7]}-{r[7:19]}"
+        for r in (digits[start : start + 20] for start in range(0, 20 * count, 20))
+    ]
+
+
 def _copy_text(value: str) -> str:
     """A text value as COPY's text format writes it."""
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
 
 
 _COPY_FORMAT: dict[type, Callable[[object], str]] = {
@@ -218,31 +270,53 @@ def _copy_value(value: object) -> str:
     raise TypeError(f"COPY cannot write {type(value).__name__}")
 
 
-def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], fixed: dict) -> list:
-    """Insert rows of values for `columns` (attnames), each with the `fixed` values too: with
-    COPY on PostgreSQL, with bulk_create elsewhere. Returns the ids bulk_create gave (None
-    for each with COPY: the caller sets them first, or nothing refers to them)."""
-    if not rows:
-        return []
+def _copy_lines(rows: list[tuple], tail: str) -> str:
+    """Rows in COPY's text format, each ending with `tail` (its fixed values and newline)."""
+    formats = _COPY_FORMAT
+    try:
+        return "".join(["\t".join([formats[type(v)](v) for v in row]) + tail for row in rows])
+    except KeyError:  # a subclass of one of the types: the slower way
+        return "".join(["\t".join([_copy_value(v) for v in row]) + tail for row in rows])
+
+
+@contextmanager
+def _inserting(model, columns: tuple[str, ...], fixed: dict) -> Iterator[Callable]:
+    """A function that inserts rows of values for `columns` (attnames), each with the `fixed`
+    values too, and returns the ids bulk_create gave (None for each with COPY: the caller sets
+    them first, or nothing refers to them). On PostgreSQL all the calls write to one COPY, so
+    the database stores the rows while the next ones are computed; elsewhere each calls
+    bulk_create."""
     if connection.vendor != "postgresql":
-        objs = [model(**dict(zip(columns, row, strict=True)), **fixed) for row in rows]
-        model.objects.bulk_create(objs, batch_size=BULK_WRITE_ROWS)
-        return [obj.pk for obj in objs]
+
+        def create(rows: list[tuple]) -> list:
+            objs = [model(**dict(zip(columns, row, strict=True)), **fixed) for row in rows]
+            model.objects.bulk_create(objs, batch_size=BULK_WRITE_ROWS)
+            return [obj.pk for obj in objs]
+
+        yield create
+        return
     names = [*columns, *fixed]
     table = connection.ops.quote_name(model._meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in names)
-    formats = _COPY_FORMAT
     tail = "".join("\t" + _copy_value(v) for v in fixed.values()) + "\n"
-    try:
-        text = "".join(["\t".join([formats[type(v)](v) for v in row]) + tail for row in rows])
-    except KeyError:  # a subclass of one of the types: the slower way
-        text = "".join(["\t".join([_copy_value(v) for v in row]) + tail for row in rows])
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy,
     ):
-        copy.write(text)
-    return [None] * len(rows)
+
+        def write(rows: list[tuple]) -> list:
+            copy.write(_copy_lines(rows, tail))
+            return [None] * len(rows)
+
+        yield write
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], fixed: dict) -> list:
+    """Insert rows at once (see `_inserting`)."""
+    if not rows:
+        return []
+    with _inserting(model, columns, fixed) as insert:
+        return insert(rows)
 
 
 def _allocate_ids(model, count: int) -> list[int | None]:
@@ -267,6 +341,7 @@ def _update_rows(model, fields: tuple[str, ...], rows: list[tuple]) -> None:
         for pk, *values in rows:
             model.objects.filter(pk=pk).update(**dict(zip(fields, values, strict=True)))
         return
+    rows = sorted(rows)  # in the order of the primary key's index
     table = connection.ops.quote_name(model._meta.db_table)
     pk = model._meta.pk
     types = [pk.db_type(connection)] + [
@@ -324,11 +399,15 @@ def write_lines(
     actor: Actor,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Append one ADJUST_POINTS event per checked line, in file order, to the locked accounts."""
+    """Append one ADJUST_POINTS event per checked line, in file order, to the locked accounts.
+
+    The events are computed a thousand rows at a time and written as they are (one COPY on
+    PostgreSQL); the lots they make and the points they take from lots are kept in memory
+    and written after them, each lot with what is left of it at the end of the file."""
     accounts = list({line.account.pk: line.account for line in lines}.values())
     open_lots = _load_open_lots(list({line.account.pk for line in lines if line.points < 0}))
     # Every lot in the database that this file may spend from, to write back what is left.
-    tracked = [lot for queue in open_lots.values() for lot in queue]
+    stored = [lot for queue in open_lots.values() for lot in queue]
     # lot_expiry, with each program's policy parsed once rather than once a row.
     policies = {
         a.program_id: isodate.parse_duration(a.program.expiration_policy)
@@ -344,105 +423,112 @@ def write_lines(
         "location_id": "",
         "batch_id": batch.pk,
     }
-    full_accounts = _FullAccounts([a.pk for a in accounts])
     clock = functools.partial(datetime.now, UTC) if settings.USE_TZ else datetime.now
-    for start in range(0, len(lines), BULK_WRITE_ROWS):
-        events, lots, consumptions = [], [], []
-        for line in lines[start : start + BULK_WRITE_ROWS]:
-            account, points, reason = line.account, line.points, line.reason
-            affects_lifetime = reason.affects_lifetime
-            now = event_time(account, now=clock())
-            balance_before = advance(
-                account, points=points, affects_lifetime=affects_lifetime, now=now
-            )
-            event_id = uuid.uuid4()
-            events.append(
-                (
-                    event_id,
-                    account.pk,
-                    points,
-                    affects_lifetime,
-                    account.balance,
-                    account.lifetime_points,
-                    now,
-                    reason.pk,
-                    reason.label,
-                    line.history_title,
-                    line.note,
-                    line.visible_to_customer,
+    events, lots, consumptions = [], [], []
+    with _inserting(LoyaltyEvent, _EVENT_COLUMNS, event_fixed) as insert_events:
+        for start in range(0, len(lines), BULK_WRITE_ROWS):
+            chunk = lines[start : start + BULK_WRITE_ROWS]
+            for line, event_id in zip(chunk, _event_ids(len(chunk)), strict=True):
+                account, points, reason = line.account, line.points, line.reason
+                affects_lifetime = reason.affects_lifetime
+                now = event_time(account, now=clock())
+                balance_before = advance(
+                    account, points=points, affects_lifetime=affects_lifetime, now=now
                 )
-            )
-            if points > 0:
-                # As `lots.update_lots`: only the part above zero is spendable.
-                above_zero = max(0, balance_before + points) - max(0, balance_before)
-                if above_zero > 0:
-                    policy = policies.get(account.program_id)
-                    expires_at = now + policy if policy is not None else None
-                    lot = _Lot(
-                        None,
-                        above_zero,
-                        (expires_at is None, _micros(expires_at), 1, len(tracked)),
-                        account_id=account.pk,
-                        event_id=event_id,
-                        points=above_zero,
-                        expires_at=expires_at,
-                        created_at=now,
+                events.append(
+                    (
+                        event_id,
+                        account.pk,
+                        points,
+                        affects_lifetime,
+                        account.balance,
+                        account.lifetime_points,
+                        now,
+                        reason.pk,
+                        reason.label,
+                        line.history_title,
+                        line.note,
+                        line.visible_to_customer,
                     )
-                    lots.append(lot)
-                    queue = open_lots.get(account.pk)
-                    if queue is not None:
-                        bisect.insort(queue, lot, key=_lot_order)
-                        tracked.append(lot)
-                continue
-            # As `lots.update_lots`: take from the first open lots; the emptied ones drop out.
-            needed, queue, emptied = -points, open_lots[account.pk], 0
-            for lot in queue:
-                take = min(lot.remaining, needed)
-                lot.remaining -= take
-                consumptions.append((event_id, lot, take))
-                needed -= take
-                emptied += lot.remaining == 0
-                if needed == 0:
-                    break
-            del queue[:emptied]
-        _insert_rows(LoyaltyEvent, _EVENT_COLUMNS, events, event_fixed)
-        notify_events(
-            (
-                LoyaltyEvent(**dict(zip(_EVENT_COLUMNS, event, strict=True)), **event_fixed)
-                for event in events
-            ),
-            full_accounts,
-        )
-        for lot, pk in zip(lots, _allocate_ids(PointLot, len(lots)), strict=True):
-            lot.pk = pk
-        made = _insert_rows(
-            PointLot,
-            _LOT_COLUMNS,
-            [
-                (lot.pk, lot.account_id, lot.event_id, lot.points, lot.remaining)
-                + (lot.expires_at, lot.created_at)
-                for lot in lots
-            ],
-            {},
-        )
-        for lot, pk in zip(lots, made, strict=True):
-            lot.pk = lot.pk if pk is None else pk  # the ids bulk_create gave
-            lot.stored = lot.remaining
-        _insert_rows(
-            LotConsumption,
-            _CONSUMPTION_COLUMNS,
-            [(event_id, lot.pk, taken) for event_id, lot, taken in consumptions],
-            {},
-        )
-        if progress is not None:
-            progress(start + len(events))
+                )
+                if points > 0:
+                    # As `lots.update_lots`: only the part above zero is spendable.
+                    above_zero = max(0, balance_before + points) - max(0, balance_before)
+                    if above_zero > 0:
+                        policy = policies.get(account.program_id)
+                        expires_at = now + policy if policy is not None else None
+                        lot = _Lot(
+                            None,
+                            above_zero,
+                            (expires_at is None, _micros(expires_at), 1, len(lots)),
+                            account_id=account.pk,
+                            event_id=event_id,
+                            points=above_zero,
+                            expires_at=expires_at,
+                            created_at=now,
+                        )
+                        lots.append(lot)
+                        queue = open_lots.get(account.pk)
+                        if queue is not None:
+                            bisect.insort(queue, lot, key=_lot_order)
+                    continue
+                # As `lots.update_lots`: take from the first open lots; the emptied ones drop.
+                needed, queue, emptied = -points, open_lots[account.pk], 0
+                for lot in queue:
+                    take = min(lot.remaining, needed)
+                    lot.remaining -= take
+                    consumptions.append((event_id, lot, take))
+                    needed -= take
+                    emptied += lot.remaining == 0
+                    if needed == 0:
+                        break
+                del queue[:emptied]
+            insert_events(events[start:])
+            if progress is not None:
+                progress(len(events))
+    _notify(events, event_fixed, [a.pk for a in accounts])
+    for lot, pk in zip(lots, _allocate_ids(PointLot, len(lots)), strict=True):
+        lot.pk = pk
+    made = _insert_rows(
+        PointLot,
+        _LOT_COLUMNS,
+        [
+            (lot.pk, lot.account_id, lot.event_id, lot.points, lot.remaining)
+            + (lot.expires_at, lot.created_at)
+            for lot in lots
+        ],
+        {},
+    )
+    for lot, pk in zip(lots, made, strict=True):
+        if pk is not None:
+            lot.pk = pk  # the id bulk_create gave
+    _insert_rows(
+        LotConsumption,
+        _CONSUMPTION_COLUMNS,
+        [(event_id, lot.pk, taken) for event_id, lot, taken in consumptions],
+        {},
+    )
     _update_rows(
         PointLot,
         ("remaining",),
-        [(lot.pk, lot.remaining) for lot in tracked if lot.remaining != lot.stored],
+        [(lot.pk, lot.remaining) for lot in stored if lot.remaining != lot.stored],
     )
     _update_rows(
         LoyaltyAccount,
         ("balance", "lifetime_points", "updated_at"),
         [(a.pk, a.balance, a.lifetime_points, a.updated_at) for a in accounts],
     )
+
+
+def _notify(events: list[tuple], fixed: dict, account_ids: list) -> None:
+    """The webhook outbox rows of the events (as `posting.append` writes them), a thousand
+    events at a time. With no subscription that wants them, no model instance is made."""
+    accounts = _FullAccounts(account_ids)
+    for start in range(0, len(events), BULK_WRITE_ROWS):
+        notify_events(
+            (
+                LoyaltyEvent(**dict(zip(_EVENT_COLUMNS, event, strict=True)), **fixed)
+                for event in events[start : start + BULK_WRITE_ROWS]
+            ),
+            accounts,
+        )
