@@ -2,11 +2,13 @@
 
 The result is exactly what `posting.append` would leave row by row (the same events,
 balance_after chain, lots and consumptions, the same event times rule), but computed in memory
-per chunk of rows and written with a few multi-row statements instead of four or five
-single-row statements per row. No model instance is made on the way: the accounts and their
-open lots are read as tuples, and rows are computed as tuples. On PostgreSQL they go in as COPY
-text, and the lots and accounts are updated once at the end, each with one `UPDATE … FROM
-unnest(…)`; elsewhere `bulk_create` and one UPDATE per row do the same.
+and written with a few statements instead of four or five single-row statements per row. No
+model instance is made on the way: the accounts and their open lots are read as plain values
+(uuids and timestamps, slow to read, come back as text and numbers), and rows are computed as
+tuples. On PostgreSQL the events go to one COPY, a thousand rows at a time, while the next
+thousand are computed; then the lots and consumptions, one COPY each, and one `UPDATE … FROM
+unnest(…)` each for the lots that existed before and for the accounts. Elsewhere `bulk_create`
+and one UPDATE per row do the same.
 """
 
 import bisect

@@ -2,8 +2,9 @@
 
 `check_adjustment` judges an adjustment against the account as it is and says what would
 happen: refuse (with every problem), hold for a manager's approval, or apply. The preview,
-the commands, approvals, reversals and the bulk file's dry run all ask it, so none of them can
-disagree with another.
+the commands, approvals, reversals and the bulk file's dry run all ask it (the bulk file its
+two halves: `fixed_problems` once per distinct row, `balance_problems` on every row), so none
+of them can disagree with another.
 """
 
 from dataclasses import dataclass
