@@ -10,7 +10,6 @@ The steps, each with its own name:
 * `recover_stale_batches`: requeue (or fail) a batch whose worker stopped mid-apply.
 """
 
-import copy
 import functools
 import hashlib
 import logging
@@ -45,8 +44,8 @@ from ..models import BulkBatch, LoyaltyEvent, Reason
 from . import bulk_file
 from .actors import Actor
 from .bulk_file import RowError
-from .bulk_writer import BulkLine, write_lines
-from .rules import check_adjustment
+from .bulk_writer import BulkAccount, BulkLine, collector_paused, read_accounts, write_lines
+from .rules import amount_problems, balance_problems, fixed_problems
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +74,26 @@ def _identity(values: dict[str, str]) -> tuple[str, str] | None:
 
 def _find_accounts(
     program: Program, wanted: dict[str, set[str]], *, lock: bool
-) -> dict[tuple[str, str], LoyaltyAccount]:
-    found: dict[tuple[str, str], LoyaltyAccount] = {}
-    by_pk: dict[object, LoyaltyAccount] = {}
+) -> dict[tuple[str, str], BulkAccount]:
+    found: dict[tuple[str, str], BulkAccount] = {}
+    by_pk: dict[object, BulkAccount] = {}
     for column, values in wanted.items():
-        ordered = sorted(values)
-        for start in range(0, len(ordered), 1_000):
-            accounts = LoyaltyAccount.objects.filter(
-                program=program, **{f"{column}__in": ordered[start : start + 1_000]}
-            ).select_related("program")
-            if lock:
-                accounts = accounts.select_for_update(of=("self",)).order_by("pk")
-            for account in accounts:
-                # One instance per account, however it is named, so that applying rows
-                # that name it by email and by phone updates one running balance.
-                account = by_pk.setdefault(account.pk, account)
-                found[(column, getattr(account, column))] = account
+        if not values:
+            continue
+        for value, account in read_accounts(program, column, list(values), lock=lock):
+            # One record per account, however it is named, so that applying rows
+            # that name it by email and by phone moves one running balance.
+            found[(column, value)] = by_pk.setdefault(account.pk, account)
+    closed = {a.merged_into_id for a in by_pk.values() if a.is_closed}
+    if closed:
+        survivors = LoyaltyAccount.objects.in_bulk(closed)
+        for account in by_pk.values():
+            if account.is_closed:
+                account.merged_into = survivors[account.merged_into_id]
     return found
 
 
+@collector_paused()
 def check_bulk_file(
     *, program: Program, content: str, actor: Actor, lock: bool = False
 ) -> BulkCheck:
@@ -108,23 +108,39 @@ def check_bulk_file(
         return check
     reasons = reasons_by_code(program)
     wanted: dict[str, set[str]] = {c: set() for c in bulk_file.IDENTITY_COLUMNS}
+    # Each identity, reason code and visibility word is read once, however many rows name it.
+    normalized: dict[tuple[str, str], tuple[str, str] | Refusal] = {}
     identities: list[tuple[str, str] | None] = []
     for row in parsed.rows:
         identity = _identity(row.values)
         if identity is not None:
-            column, value = identity
-            try:
-                normalized = Identity.of(**{column: value}).lookup()
-            except Refusal as exc:
-                check.errors.append(RowError(row.line, column, exc.message))
+            known = normalized.get(identity)
+            if known is None:
+                column, value = identity
+                try:
+                    lookup = Identity.of(**{column: value}).lookup()
+                    known = (column, next(iter(lookup.values())))
+                except Refusal as exc:
+                    known = exc
+                normalized[identity] = known
+            if isinstance(known, Refusal):
+                check.errors.append(RowError(row.line, identity[0], known.message))
                 identities.append(None)
                 continue
-            identity = (column, next(iter(normalized.values())))
-            wanted[column].add(identity[1])
+            identity = known
+            wanted[identity[0]].add(identity[1])
         identities.append(identity)
     accounts = _find_accounts(program, wanted, lock=lock)
 
-    shadows: dict[object, LoyaltyAccount] = {}
+    reason_of = functools.lru_cache(maxsize=None)(
+        lambda code: reasons.get(Reason.normalize_code(code))
+    )
+    visible_of = functools.lru_cache(maxsize=None)(bulk_file.parse_visible)
+    unit = program.terminology_other.lower()
+    # The problems that do not depend on the balance, by (account closed into, points, reason,
+    # title, note): the same for every open account, so judged once per distinct row.
+    fixed: dict[tuple, tuple[list, bool]] = {}
+    shadows: dict[object, list[int]] = {}  # account: [balance, points earned] after the rows
     seen: dict[tuple, int] = {}
     for row, identity in zip(parsed.rows, identities, strict=True):
         values, problems = row.values, []
@@ -138,38 +154,61 @@ def check_bulk_file(
         except ValueError:
             points = None
             problems.append(("points", f"“{values.get('points', '')}” is not a whole number."))
-        reason = reasons.get(Reason.normalize_code(values.get("reason", "")))
+        reason = reason_of(values.get("reason", ""))
         if reason is None:
             problems.append(("reason", unknown_reason(values.get("reason", "")).message))
-        visible = bulk_file.parse_visible(values.get("visible_to_customer", ""))
+        visible = visible_of(values.get("visible_to_customer", ""))
         if visible is None:
             problems.append(("visible_to_customer", "Use true or false."))
         title, note = values.get("history_title", ""), values.get("note", "")
         if account is not None and points is not None and reason is not None:
-            shadow = shadows.setdefault(account.pk, copy.copy(account))
-            verdict = check_adjustment(
-                account=shadow,
-                points=points,
-                reason=reason,
-                affects_lifetime=reason.affects_lifetime,
-                actor=actor,
-                note=note,
-                history_title=title,
+            key = (account.merged_into_id, points, reason.pk, title, note)
+            judged = fixed.get(key)
+            if judged is None:
+                found = fixed_problems(
+                    account=account,
+                    points=points,
+                    reason=reason,
+                    actor=actor,
+                    note=note,
+                    history_title=title,
+                )
+                moves = not (account.is_closed or amount_problems(points))
+                judged = fixed[key] = ([(p.field or "points", p.message) for p in found], moves)
+            problems.extend(judged[0])
+            amount = points if judged[1] else 0
+            shadow = shadows.get(account.pk)
+            if shadow is None:
+                shadow = shadows[account.pk] = [account.balance, account.lifetime_points]
+            affects_lifetime = reason.affects_lifetime
+            problems.extend(
+                (p.field or "points", p.message)
+                for p in balance_problems(
+                    balance=shadow[0],
+                    lifetime_points=shadow[1],
+                    amount=amount,
+                    affects_lifetime=affects_lifetime,
+                    unit=unit,
+                    may_overdraw=False,
+                )
             )
-            problems.extend((p.field or "points", p.message) for p in verdict.problems)
             duplicate_key = (account.pk, points, reason.pk, title, note)
             if duplicate_key in seen:
                 problems.append(("row", f"Same adjustment as line {seen[duplicate_key]}."))
-            seen.setdefault(duplicate_key, row.line)
+            else:
+                seen[duplicate_key] = row.line
             if not problems:
-                shadow.balance = verdict.balance_after
-                shadow.lifetime_points = verdict.lifetime_after
+                shadow[0] += amount
+                if affects_lifetime:
+                    shadow[1] += amount
         if problems:
             check.errors.extend(RowError(row.line, f, m) for f, m in problems)
             continue
         # The totals are what applying the file would do: valid rows only.
-        check.points_added += max(points, 0)
-        check.points_removed += max(-points, 0)
+        if points > 0:
+            check.points_added += points
+        else:
+            check.points_removed -= points
         check.lines.append(
             BulkLine(
                 line=row.line,
@@ -255,7 +294,8 @@ def _apply_atomically(
     check = check_bulk_file(program=batch.program, content=batch.content, actor=actor, lock=True)
     if check.errors:
         raise BulkRejected([e.as_dict() for e in check.errors])
-    write_lines(check.lines, batch=batch, actor=actor, progress=progress)
+    with collector_paused():
+        write_lines(check.lines, batch=batch, actor=actor, progress=progress)
     _count_applied(check.lines)
     batch.status = BulkBatch.Status.APPLIED
     batch.rows_applied = len(check.lines)

@@ -45,10 +45,11 @@ def lock(account: LoyaltyAccount) -> LoyaltyAccount:
     return locked
 
 
-def event_time(account: LoyaltyAccount) -> datetime:
-    # Strictly after the account's previous event even if clocks step back between servers,
-    # so that (created_at, id) is the true order of an account's events.
-    now = timezone.now()
+def event_time(account: LoyaltyAccount, *, now: datetime | None = None) -> datetime:
+    """The time of the account's next event: `now` (the clock's, when not given), but strictly
+    after the account's previous event even if clocks step back between servers, so that
+    (created_at, id) is the true order of an account's events."""
+    now = now or timezone.now()
     if now <= account.updated_at:
         now = account.updated_at + timedelta(microseconds=1)
     return now

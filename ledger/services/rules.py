@@ -2,8 +2,9 @@
 
 `check_adjustment` judges an adjustment against the account as it is and says what would
 happen: refuse (with every problem), hold for a manager's approval, or apply. The preview,
-the commands, approvals, reversals and the bulk file's dry run all ask it, so none of them can
-disagree with another.
+the commands, approvals, reversals and the bulk file's dry run all ask it (the bulk file its
+two halves: `fixed_problems` once per distinct row, `balance_problems` on every row), so none
+of them can disagree with another.
 """
 
 from dataclasses import dataclass
@@ -110,6 +111,69 @@ def text_problems(**texts: str) -> list[AdjustmentRefused]:
     ]
 
 
+def fixed_problems(
+    *,
+    account: LoyaltyAccount,
+    points: object,
+    reason: Reason | None,
+    actor: Actor,
+    note: str = "",
+    history_title: str = "",
+    reason_text: str = "",
+    allow_negative: bool = False,
+) -> list[AdjustmentRefused]:
+    """The problems of an adjustment that do not depend on the account's balance: the same
+    for every account of a program that is open (or merged into the same one)."""
+    problems = closed_problems(account)
+    problems += amount_problems(points)
+    amount = 0 if problems else points
+    if reason is not None:
+        if reason.program_id != account.program_id or not reason.active:
+            problems.append(InactiveReason(f"The reason “{reason.label}” is not in use."))
+        if amount and (amount > 0) != (reason.sign > 0):
+            direction = "adds" if reason.sign > 0 else "removes"
+            unit = account.program.terminology_other.lower()
+            problems.append(ReasonSignMismatch(f"“{reason.label}” {direction} {unit}."))
+        if reason.requires_note and not note.strip():
+            problems.append(NoteRequired(f"A note is required for “{reason.label}”."))
+    problems += text_problems(history_title=history_title, note=note, reason_text=reason_text)
+    if allow_negative and not actor.may_override_balance:
+        problems.append(OverrideNotAllowed())
+    return problems
+
+
+def balance_problems(
+    *,
+    balance: int,
+    lifetime_points: int,
+    amount: int,
+    affects_lifetime: bool,
+    unit: str,
+    may_overdraw: bool,
+) -> list[AdjustmentRefused]:
+    """Whether moving `amount` leaves the balance and the points earned at zero or above
+    (`unit`: the program's word for points, lowercase)."""
+    if amount >= 0 or may_overdraw:
+        return []
+    balance_after = balance + amount
+    lifetime_after = lifetime_points + (amount if affects_lifetime else 0)
+    if balance_after < 0:
+        return [
+            InsufficientPoints(
+                f"The customer has {balance:,} {unit}; removing {-amount:,} "
+                f"would leave {balance_after:,}."
+            )
+        ]
+    if lifetime_after < 0:
+        return [
+            InsufficientPoints(
+                f"The customer has earned {lifetime_points:,} {unit}; removing "
+                f"{-amount:,} earned {unit} would leave {lifetime_after:,}."
+            )
+        ]
+    return []
+
+
 def check_adjustment(
     *,
     account: LoyaltyAccount,
@@ -123,47 +187,33 @@ def check_adjustment(
     allow_negative: bool = False,
 ) -> AdjustmentPreview:
     """Judge the adjustment of `account` (locked, for a command) by `actor`. Writes nothing."""
-    problems = closed_problems(account)
-    problems += amount_problems(points)
-    amount = 0 if problems else points
-    unit = account.program.terminology_other.lower()
-    if reason is not None:
-        if reason.program_id != account.program_id or not reason.active:
-            problems.append(InactiveReason(f"The reason “{reason.label}” is not in use."))
-        if amount and (amount > 0) != (reason.sign > 0):
-            direction = "adds" if reason.sign > 0 else "removes"
-            problems.append(ReasonSignMismatch(f"“{reason.label}” {direction} {unit}."))
-        if reason.requires_note and not note.strip():
-            problems.append(NoteRequired(f"A note is required for “{reason.label}”."))
-    problems += text_problems(history_title=history_title, note=note, reason_text=reason_text)
-    if allow_negative and not actor.may_override_balance:
-        problems.append(OverrideNotAllowed())
-
-    balance_after = account.balance + amount
-    lifetime_after = account.lifetime_points + (amount if affects_lifetime else 0)
-    if amount < 0 and not (allow_negative and actor.may_override_balance):
-        if balance_after < 0:
-            problems.append(
-                InsufficientPoints(
-                    f"The customer has {account.balance:,} {unit}; removing {-amount:,} "
-                    f"would leave {balance_after:,}."
-                )
-            )
-        elif lifetime_after < 0:
-            problems.append(
-                InsufficientPoints(
-                    f"The customer has earned {account.lifetime_points:,} {unit}; removing "
-                    f"{-amount:,} earned {unit} would leave {lifetime_after:,}."
-                )
-            )
-
+    problems = fixed_problems(
+        account=account,
+        points=points,
+        reason=reason,
+        actor=actor,
+        note=note,
+        history_title=history_title,
+        reason_text=reason_text,
+        allow_negative=allow_negative,
+    )
+    # A closed account or a bad amount moves nothing: no balance to judge.
+    amount = 0 if account.is_closed or amount_problems(points) else points
+    problems += balance_problems(
+        balance=account.balance,
+        lifetime_points=account.lifetime_points,
+        amount=amount,
+        affects_lifetime=affects_lifetime,
+        unit=account.program.terminology_other.lower(),
+        may_overdraw=allow_negative and actor.may_override_balance,
+    )
     threshold = actor.approval_threshold(account.program)
     limit_note = over_daily_limit(actor=actor, program=account.program, granting=amount)
     return AdjustmentPreview(
         balance_before=account.balance,
-        balance_after=balance_after,
+        balance_after=account.balance + amount,
         lifetime_before=account.lifetime_points,
-        lifetime_after=lifetime_after,
+        lifetime_after=account.lifetime_points + (amount if affects_lifetime else 0),
         problems=tuple(problems),
         needs_approval=(threshold is not None and abs(amount) > threshold) or bool(limit_note),
         approval_threshold=threshold,
