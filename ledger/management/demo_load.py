@@ -168,13 +168,18 @@ def indexes_built_after_load(log=None) -> Iterator[None]:
     with connection.cursor() as cursor:
         # Index builds sort in memory (and in parallel workers) with this much.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        statements = [definition for _, definition in indexes] + [
-            f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
-            for table, name, definition in reversed(constraints)  # unique ones first
+        statements = [
+            *(definition for _, definition in indexes),
+            # Statistics before the foreign keys, so that checking one whose column holds
+            # only nulls reads its index instead of the table.
+            f"ANALYZE {', '.join(quote(t) for t in tables)}",
+            *(
+                f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
+                for table, name, definition in reversed(constraints)  # unique ones first
+            ),
         ]
         for statement in statements:
             started = time.monotonic()
             cursor.execute(statement)
             if log:
                 log(f"{time.monotonic() - started:5.1f}s {statement}")
-        cursor.execute(f"ANALYZE {', '.join(quote(t) for t in tables)}")
