@@ -202,14 +202,6 @@ class DemoPlan:
     first_account: int  # the first customer number this run makes
     lot_ids_after: int  # the largest lot id in the database
 
-    def timestamp(self, moment: int) -> str:
-        return self.days[moment // DAY - self.first_day] + _TIMES_OF_DAY[moment % DAY]
-
-    def expiry(self, moment: int) -> int | None:
-        if self.expiries is None:
-            return None
-        return self.expiries[moment // DAY - self.first_day] + moment % DAY
-
 
 _TIMES_OF_DAY = tuple(
     f"{h:02d}:{m:02d}:{s:02d}+00" for h in range(24) for m in range(60) for s in range(60)
@@ -328,10 +320,13 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
     to."""
     rng = random.Random(f"{plan.seed}:{start}")
     draw = rng.random
-    now, head, program_id = plan.now, plan.id_head, plan.program_id
+    head, program_id = plan.id_head, plan.program_id
     variants, operators = plan.variants, plan.operators
-    timestamp = plan.timestamp
-    expiry = plan.expiry if plan.expiries is not None else None
+    # Moments are seconds since the start of plan.first_day here: day d's date is days[d].
+    base = plan.first_day * DAY
+    now = plan.now - base
+    days, times = plan.days, _TIMES_OF_DAY
+    expiries = None if plan.expiries is None else [e - base for e in plan.expiries]
     expired = variants[EXPIRY][0]
     accounts: list[str] = []
     events: list[str] = []
@@ -356,7 +351,7 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
         held: list[list] = []  # [lot id, event id, points, remaining, expires at, created at]
         last_at = enrolled
         for j, moment in enumerate(moments):
-            if expiry is not None:
+            if expiries is not None:
                 until = now if moment is None else moment
                 for lot in held:
                     remaining = lot[3]
@@ -367,7 +362,7 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
                         last_at = lot[4]
                         events.append(
                             f"{event_id}\t{account_id}\t{-remaining}\t{balance}\t{lifetime}\t"
-                            f"{timestamp(last_at)}\t\\N\t{expired}"
+                            f"{days[last_at // DAY]}{times[last_at % DAY]}\t\\N\t{expired}"
                         )
                         consumptions.append(f"{event_id}\t{lot[0]}\t{remaining}\n")
                         lot[3] = 0
@@ -398,12 +393,15 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
             event_id = f"{head}{serial:010x}00"
             events.append(
                 f"{event_id}\t{account_id}\t{points}\t{balance}\t{lifetime}\t"
-                f"{timestamp(moment)}\t{order}\t{variants[kind][operator]}"
+                f"{days[moment // DAY]}{times[moment % DAY]}\t{order}\t{variants[kind][operator]}"
             )
             last_at = moment
             if points > 0:
                 lot_id += 1
-                held.append([lot_id, event_id, points, points, expiry and expiry(moment), moment])
+                expires = None
+                if expiries is not None:
+                    expires = expiries[moment // DAY] + moment % DAY
+                held.append([lot_id, event_id, points, points, expires, moment])
                 continue
             needed = -points
             for lot in held:
@@ -417,13 +415,15 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
         for lot_id_, event_id, points, remaining, expires, created in held:
             lots.append(
                 f"{lot_id_}\t{account_id}\t{event_id}\t{points}\t{remaining}\t"
-                f"{NULL if expires is None else timestamp(expires)}\t{timestamp(created)}\n"
+                f"{NULL if expires is None else days[expires // DAY] + times[expires % DAY]}\t"
+                f"{days[created // DAY]}{times[created % DAY]}\n"
             )
-        when = timestamp(enrolled)
+        when = days[enrolled // DAY] + times[enrolled % DAY]
         accounts.append(
             f"{account_id}\tCUST-{i:07d}\t{email}\t{phone}\t"
             f"{f'POS-{i:07d}' if i % 10 == 0 else NULL}\t{first}\t{last}\t{balance}\t"
-            f"{lifetime}\t{when}\t{when}\t{timestamp(last_at)}\t{program_id}\n"
+            f"{lifetime}\t{when}\t{when}\t{days[last_at // DAY]}{times[last_at % DAY]}\t"
+            f"{program_id}\n"
         )
     return DemoChunk(
         start=start,
