@@ -4,11 +4,10 @@ computed as the ledger's services would have written them."""
 
 import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
@@ -111,9 +110,11 @@ LAST_NAMES = [
     "Wright",
 ]
 DOMAINS = ("example.com", "example.org", "mail.example.net", "shop.example.com")
+# The COPY column lists. Each row is a line of tab-separated text (COPY's text format): the
+# columns that vary come first, then those a row shares with every row of its kind, which are
+# formatted once per seed (see DemoPlan.variants).
 ACCOUNT_COLUMNS = [
     "id",
-    "program_id",
     "customer_id",
     "email",
     "phone",
@@ -125,49 +126,46 @@ ACCOUNT_COLUMNS = [
     "enrolled_at",
     "created_at",
     "updated_at",
+    "program_id",
 ]
 EVENT_COLUMNS = [
     "id",
-    "program_id",
     "account_id",
+    "points",
+    "balance_after",
+    "lifetime_after",
+    "created_at",
+    "order_id",
+    # The same for every event of a kind (one of DemoPlan.variants):
+    "program_id",
     "type",
     "reason_id",
     "reason_text",
-    "points",
     "affects_lifetime",
-    "balance_after",
-    "lifetime_after",
     "history_title",
     "note",
     "visible_to_customer",
     "source",
     "actor_id",
     "api_client_id",
-    "order_id",
     "location_id",
-    "reverses_id",
-    "created_at",
 ]
-
-
 LOT_COLUMNS = ["id", "account_id", "event_id", "points", "remaining", "expires_at", "created_at"]
 CONSUMPTION_COLUMNS = ["event_id", "lot_id", "points"]
 
-
-def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(model._meta.db_table)
-        with connection.cursor() as cursor:
-            copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with cursor.cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    model.objects.bulk_create(
-        (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=2_000
-    )
+NULL = "\\N"
+DAY = 86_400
+# A customer has at most this many events of their own (expiries aside), so at most this many
+# lots, and at most 1 + 2 × this many ids (account, events, expiries).
+MOST_EVENTS = 6
+EVENT_COUNTS = (0, 1, 1, 2, 2, 3, 3, 4, 5, MOST_EVENTS)
+IDS_PER_ACCOUNT = 16
+# The kinds of events a customer's history is drawn from (DemoPlan.variants holds their fixed
+# columns, one per operator for an operator's adjustment).
+PURCHASE, BONUS, REDEMPTION, REFUND, REMOVAL, EXPIRY = range(6)
+EARNING = (PURCHASE, BONUS, REMOVAL)  # the kinds that count towards points earned
+BONUS_POINTS = (25, 50, 100, 150)
+REFUND_POINTS = (20, 50, 100)
 
 
 def pos_account_id(i: int) -> str | None:
@@ -175,216 +173,271 @@ def pos_account_id(i: int) -> str | None:
     return f"POS-{i:07d}" if i % 10 == 0 else None
 
 
-@dataclass
-class SeedRows:
-    accounts: list[tuple] = field(default_factory=list)
-    events: list[tuple] = field(default_factory=list)
-    lots: list[tuple] = field(default_factory=list)
-    consumptions: list[tuple] = field(default_factory=list)
+def copy_text(value) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    text = str(value)
+    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(char, escaped)
+    return text
 
 
-class SeedLedger:
-    """One customer's history as ledger.services would have written it, lots included
-    (every event is positive or negative with no overdraft, so FIFO is list order)."""
+@dataclass(frozen=True)
+class DemoPlan:
+    """Everything a chunk of customers is built from, read from the database once: plain data,
+    so that chunks can be built in other processes, each from its own random generator."""
 
-    def __init__(self, history: "DemoHistory", rows: SeedRows, *, account_id: uuid.UUID) -> None:
-        self.history, self.rows, self.account_id = history, rows, account_id
-        self.balance = self.lifetime = 0
-        self.lots: list[list] = []  # [id, account, event, points, remaining, expires, created]
-        self.last_at = None
+    seed: int
+    now: int  # Unix time, in whole seconds
+    id_head: str  # the first 20 characters of every id this run makes
+    program_id: str
+    variants: tuple[tuple[str, ...], ...]  # [kind][operator]: "\t"-joined fixed columns + "\n"
+    operators: int
+    first_day: int  # Unix day of the oldest moment a history can have
+    days: tuple[str, ...]  # "YYYY-MM-DD " for each day from first_day on
+    expiries: tuple[int, ...] | None  # when points earned at 00:00 of each day expire
+    first_account: int  # the first customer number this run makes
+    lot_ids_after: int  # the largest lot id in the database
 
-    def append(self, at, kind, points, affects, reason, actor, client, order, source) -> None:
-        self.balance += points
-        self.lifetime += points if affects else 0
-        event_id = self.history.next_id()
+
+_TIMES_OF_DAY = tuple(
+    f"{h:02d}:{m:02d}:{s:02d}+00" for h in range(24) for m in range(60) for s in range(60)
+)
+
+
+def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
+    now = int(timezone.now().timestamp())
+    reasons = {r.code: r for r in Reason.objects.filter(program=program)}
+    User = get_user_model()
+    operators = list(User.objects.filter(username__in=[e for e, _ in DEMO_OPERATORS]))
+    if not operators:
+        operators = [save_operator(email="agent@example.com", role="agent")[0]]
+    pos = ApiClient.objects.filter(name="Demo point of sale").first()
+    if pos is None:
+        pos, _ = ApiClient.objects.create_key(name="Demo point of sale", scopes="write")
+    Source = LoyaltyEvent.Source
+
+    def fixed(kind, reason, affects, title, source, actor, client, location) -> str:
         label = reason.label if reason else ""
-        if kind == "EXPIRE_POINTS":
-            title = f"{self.history.program.terminology_other} expired"
-        else:
-            title = label or "Purchase"
-        self.rows.events.append(
-            (
-                event_id,
-                self.history.program.pk,
-                self.account_id,
-                kind,
-                reason.pk if reason else None,
-                label,
-                points,
-                affects,
-                self.balance,
-                self.lifetime,
-                title,
-                "",
-                True,
-                source,
-                actor.pk if actor else None,
-                client.pk if client else None,
-                order,
-                "LOC-DOWNTOWN" if order else "",
-                None,
-                at,
-            )
+        values = (
+            program.pk,
+            kind,
+            reason.pk if reason else None,
+            label,
+            affects,
+            title or label,
+            "",
+            True,
+            source,
+            actor.pk if actor else None,
+            client.pk if client else None,
+            location,
         )
-        self.last_at = at
-        if points > 0:
-            expires = lot_expiry(self.history.program, at)
-            self.lots.append(
-                [self.history.next_lot_id(), self.account_id, event_id, points, points, expires, at]
-            )
-            return
-        needed = -points
-        for lot in self.lots:
-            take = min(lot[4], needed)
-            if take:
-                lot[4] -= take
-                needed -= take
-                self.rows.consumptions.append((event_id, lot[0], take))
-            if not needed:
-                break
+        return "\t".join(copy_text(v) for v in values) + "\n"
 
-    def expire_until(self, moment) -> None:
-        for lot in self.lots:
-            if lot[4] and lot[5] is not None and lot[5] <= moment:
-                self.append(
-                    lot[5],
-                    "EXPIRE_POINTS",
-                    -lot[4],
-                    False,
-                    None,
-                    None,
-                    None,
-                    None,
-                    LoyaltyEvent.Source.SYSTEM,
-                )
+    def adjustment(code: str, affects: bool) -> tuple[str, ...]:
+        return tuple(
+            fixed("ADJUST_POINTS", reasons[code], affects, "", Source.ADMIN_UI, actor, None, "")
+            for actor in operators
+        )
+
+    purchase = fixed(
+        "ACCUMULATE_POINTS", None, True, "Purchase", Source.SQUARE_API, None, pos, "LOC-DOWNTOWN"
+    )
+    expiry = fixed(
+        "EXPIRE_POINTS",
+        None,
+        False,
+        f"{program.terminology_other} expired",
+        Source.SYSTEM,
+        None,
+        None,
+        "",
+    )
+    variants = (
+        (purchase,) * len(operators),
+        adjustment("REWARD", True),
+        adjustment("REDEEM_DISCOUNT", False),
+        adjustment("REFUND_DEDUCTED", False),
+        adjustment("REMOVE_EARNED", True),
+        (expiry,) * len(operators),
+    )
+    # A history starts at most 720 days ago; points earned then expire some time later.
+    first_day = now // DAY - 721
+    policy_end = lot_expiry(program, datetime.fromtimestamp(now, UTC))
+    last_day = max(now, int(policy_end.timestamp()) if policy_end else now) // DAY + 2
+    days = tuple(
+        (datetime(1970, 1, 1) + timedelta(days=d)).strftime("%Y-%m-%d ")
+        for d in range(first_day, last_day + 1)
+    )
+    expiries = None
+    if program.expiration_policy:
+        # Points earned at a moment expire at the same time of day as points earned at the
+        # start of that day (a calendar policy keeps the time of day; so does a fixed one).
+        expiries = tuple(
+            int(lot_expiry(program, datetime.fromtimestamp(d * DAY, UTC)).timestamp())
+            for d in range(first_day, now // DAY + 1)
+        )
+    prefix = f"{random.SystemRandom().getrandbits(64):016x}"
+    return DemoPlan(
+        seed=seed,
+        now=now,
+        id_head=f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8000-",
+        program_id=str(program.pk),
+        variants=variants,
+        operators=len(operators),
+        first_day=first_day,
+        days=days,
+        expiries=expiries,
+        first_account=first_account,
+        lot_ids_after=PointLot.objects.aggregate(top=Max("id"))["top"] or 0,
+    )
 
 
-class DemoHistory:
-    """Customer i always has the same identity (email, phone, customer id); names and history
-    are drawn from a generator seeded per chunk."""
+@dataclass
+class DemoChunk:
+    """Customers [start, stop) and their history, as COPY text (UTF-8) per table."""
 
-    def __init__(self, program: Program, *, seed: int) -> None:
-        self.program = program
-        self.seed = seed
-        self.now = timezone.now().replace(microsecond=0)
-        self.reasons = {r.code: r for r in Reason.objects.filter(program=program)}
-        self.id_prefix = random.SystemRandom().getrandbits(64)
-        self.counter = 0
-        self.lot_counter = PointLot.objects.aggregate(top=Max("id"))["top"] or 0
-        User = get_user_model()
-        self.operators = list(User.objects.filter(username__in=[e for e, _ in DEMO_OPERATORS]))
-        if not self.operators:
-            self.operators = [save_operator(email="agent@example.com", role="agent")[0]]
-        self.pos = ApiClient.objects.filter(name="Demo point of sale").first()
-        if self.pos is None:
-            self.pos, _ = ApiClient.objects.create_key(name="Demo point of sale", scopes="write")
+    start: int
+    stop: int
+    accounts: bytes
+    events: bytes
+    lots: bytes
+    consumptions: bytes
+    event_count: int
 
-    def next_lot_id(self) -> int:
-        self.lot_counter += 1
-        return self.lot_counter
 
-    def next_id(self) -> uuid.UUID:
-        """Random-looking but increasing ids: bulk inserts then append to the primary key and
-        (account, created_at) indexes instead of splitting pages all over them."""
-        self.counter += 1
-        return uuid.UUID(int=(self.id_prefix << 64) | (self.counter << 8), version=4)
-
-    def chunk(self, start: int, stop: int) -> SeedRows:
-        self.rng = random.Random(f"{self.seed}:{start}")
-        rows = SeedRows()
-        for i in range(start, stop):
-            self.customer(i, rows)
-        return rows
-
-    def customer(self, i: int, rows: SeedRows) -> None:
-        rng = self.rng
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        ascii_last = last.replace("ü", "ue").lower()
-        email = f"{first.lower()}.{ascii_last}{i}@{DOMAINS[i % len(DOMAINS)]}"
+def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
+    """Customers [start, stop) with their history. Customer i always has the same identity
+    (customer id, email, phone); names and history are drawn from a generator seeded with the
+    chunk's first customer, so chunks are independent of one another and can be built in any
+    process. Balances, the balance_after chain and lots (FIFO: every event is positive, or
+    negative with no overdraft) are what ledger.services would have written. Ids increase with
+    the customer number (the account, then its events in order), so primary keys are appended
+    to."""
+    rng = random.Random(f"{plan.seed}:{start}")
+    draw = rng.random
+    head, program_id = plan.id_head, plan.program_id
+    variants, operators = plan.variants, plan.operators
+    # Moments are seconds since the start of plan.first_day here: day d's date is days[d].
+    base = plan.first_day * DAY
+    now = plan.now - base
+    days, times = plan.days, _TIMES_OF_DAY
+    expiries = None if plan.expiries is None else [e - base for e in plan.expiries]
+    expired = variants[EXPIRY][0]
+    accounts: list[str] = []
+    events: list[str] = []
+    lots: list[str] = []
+    consumptions: list[str] = []
+    # Lot ids: a block of MOST_EVENTS per customer (most customers leave some unused).
+    lot_id = plan.lot_ids_after + (start - plan.first_account) * MOST_EVENTS
+    for i in range(start, stop):
+        first = FIRST_NAMES[int(draw() * len(FIRST_NAMES))]
+        last = LAST_NAMES[int(draw() * len(LAST_NAMES))]
+        email = f"{_EMAIL_FIRST[first]}.{_EMAIL_LAST[last]}{i}@{DOMAINS[i % len(DOMAINS)]}"
         phone = f"+1{201 + (i // 10_000_000) % 700}{(i * 7_919) % 10_000_000:07d}"
-        enrolled = self.now - timedelta(days=rng.uniform(20, 720))
+        enrolled = now - int((20 + draw() * 700) * DAY)
+        span = now - enrolled - 60
         moments = sorted(
-            enrolled + timedelta(seconds=rng.uniform(60, (self.now - enrolled).total_seconds()))
-            for _ in range(rng.choice((0, 1, 1, 2, 2, 3, 3, 4, 5, 6)))
+            [enrolled + 60 + int(draw() * span) for _ in range(EVENT_COUNTS[int(draw() * 10)])]
         )
-        ledger = SeedLedger(self, rows, account_id=self.next_id())
+        moments.append(None)  # the end: what has expired by now expires
+        serial = i * IDS_PER_ACCOUNT
+        account_id = f"{head}{serial:010x}00"
+        balance = lifetime = 0
+        held: list[list] = []  # [lot id, event id, points, remaining, expires at, created at]
+        last_at = enrolled
         for j, moment in enumerate(moments):
-            ledger.expire_until(moment)
-            ledger.append(moment, *self.event(rng, i, j, ledger.balance, ledger.lifetime))
-        ledger.expire_until(self.now)
-        rows.accounts.append(
-            (
-                ledger.account_id,
-                self.program.pk,
-                f"CUST-{i:07d}",
-                email,
-                phone,
-                pos_account_id(i),
-                first,
-                last,
-                ledger.balance,
-                ledger.lifetime,
-                enrolled,
-                enrolled,
-                ledger.last_at or enrolled,
+            if expiries is not None:
+                until = now if moment is None else moment
+                for lot in held:
+                    remaining = lot[3]
+                    if remaining and lot[4] <= until:
+                        serial += 1
+                        event_id = f"{head}{serial:010x}00"
+                        balance -= remaining
+                        last_at = lot[4]
+                        events.append(
+                            f"{event_id}\t{account_id}\t{-remaining}\t{balance}\t{lifetime}\t"
+                            f"{days[last_at // DAY]}{times[last_at % DAY]}\t\\N\t{expired}"
+                        )
+                        consumptions.append(f"{event_id}\t{lot[0]}\t{remaining}\n")
+                        lot[3] = 0
+            if moment is None:
+                break
+            roll = draw()
+            operator = 0
+            order = NULL
+            if roll < 0.62 or balance == 0:
+                kind, points = PURCHASE, 5 + int(draw() * 295)
+                order = f"ORD-{i}-{j}"
+            else:
+                operator = int(draw() * operators)
+                if roll < 0.77:
+                    kind, points = BONUS, BONUS_POINTS[int(draw() * len(BONUS_POINTS))]
+                elif roll < 0.92 and balance >= 100:
+                    kind, points = REDEMPTION, -100 * (1 + int(draw() * (balance // 100)))
+                elif roll < 0.96:
+                    kind, points = REFUND, REFUND_POINTS[int(draw() * len(REFUND_POINTS))]
+                else:
+                    kind, points = REMOVAL, -min(balance, lifetime, 5 + int(draw() * 55))
+                    if points == 0:
+                        kind, points = BONUS, 10
+            balance += points
+            if kind in EARNING:
+                lifetime += points
+            serial += 1
+            event_id = f"{head}{serial:010x}00"
+            events.append(
+                f"{event_id}\t{account_id}\t{points}\t{balance}\t{lifetime}\t"
+                f"{days[moment // DAY]}{times[moment % DAY]}\t{order}\t{variants[kind][operator]}"
             )
+            last_at = moment
+            if points > 0:
+                lot_id += 1
+                expires = None
+                if expiries is not None:
+                    expires = expiries[moment // DAY] + moment % DAY
+                held.append([lot_id, event_id, points, points, expires, moment])
+                continue
+            needed = -points
+            for lot in held:
+                take = min(lot[3], needed)
+                if take:
+                    lot[3] -= take
+                    needed -= take
+                    consumptions.append(f"{event_id}\t{lot[0]}\t{take}\n")
+                    if not needed:
+                        break
+        for lot_id_, event_id, points, remaining, expires, created in held:
+            lots.append(
+                f"{lot_id_}\t{account_id}\t{event_id}\t{points}\t{remaining}\t"
+                f"{NULL if expires is None else days[expires // DAY] + times[expires % DAY]}\t"
+                f"{days[created // DAY]}{times[created % DAY]}\n"
+            )
+        when = days[enrolled // DAY] + times[enrolled % DAY]
+        accounts.append(
+            f"{account_id}\tCUST-{i:07d}\t{email}\t{phone}\t"
+            f"{f'POS-{i:07d}' if i % 10 == 0 else NULL}\t{first}\t{last}\t{balance}\t"
+            f"{lifetime}\t{when}\t{when}\t{days[last_at // DAY]}{times[last_at % DAY]}\t"
+            f"{program_id}\n"
         )
-        rows.lots.extend(tuple(lot) for lot in ledger.lots)
+    return DemoChunk(
+        start=start,
+        stop=stop,
+        accounts="".join(accounts).encode(),
+        events="".join(events).encode(),
+        lots="".join(lots).encode(),
+        consumptions="".join(consumptions).encode(),
+        event_count=len(events),
+    )
 
-    def event(self, rng: random.Random, i: int, j: int, balance: int, lifetime: int):
-        roll = rng.random()
-        actor = rng.choice(self.operators)
-        ui = LoyaltyEvent.Source.ADMIN_UI
-        if roll < 0.62 or balance == 0:
-            points = rng.randrange(5, 300)
-            return (
-                "ACCUMULATE_POINTS",
-                points,
-                True,
-                None,
-                None,
-                self.pos,
-                f"ORD-{i}-{j}",
-                LoyaltyEvent.Source.SQUARE_API,
-            )
-        if roll < 0.77:
-            return (
-                "ADJUST_POINTS",
-                rng.choice((25, 50, 100, 150)),
-                True,
-                self.reasons["REWARD"],
-                actor,
-                None,
-                None,
-                ui,
-            )
-        if roll < 0.92 and balance >= 100:
-            points = -100 * rng.randint(1, balance // 100)
-            return (
-                "ADJUST_POINTS",
-                points,
-                False,
-                self.reasons["REDEEM_DISCOUNT"],
-                actor,
-                None,
-                None,
-                ui,
-            )
-        if roll < 0.96:
-            return (
-                "ADJUST_POINTS",
-                rng.choice((20, 50, 100)),
-                False,
-                self.reasons["REFUND_DEDUCTED"],
-                actor,
-                None,
-                None,
-                ui,
-            )
-        points = -min(balance, lifetime, rng.randrange(5, 60))
-        if points == 0:
-            return ("ADJUST_POINTS", 10, True, self.reasons["REWARD"], actor, None, None, ui)
-        return ("ADJUST_POINTS", points, True, self.reasons["REMOVE_EARNED"], actor, None, None, ui)
+
+_EMAIL_FIRST = {name: name.lower() for name in FIRST_NAMES}
+_EMAIL_LAST = {name: name.replace("ü", "ue").lower() for name in LAST_NAMES}
 
 
 # --- Webhooks --------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Max
 
 from accounts.models import LoyaltyAccount
-from ledger.models import ApprovalRequest, LoyaltyEvent, Reward, RewardTier
+from ledger.models import ApprovalRequest, LoyaltyEvent, PointLot, Reward, RewardTier
 from ledger.selectors import ledger_discrepancies
 from loyalty_admin.roles import is_manager
+from tests.conftest import postgres_only
 
 
 @pytest.fixture
@@ -116,3 +119,114 @@ def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_di
     assert program.agent_daily_limit == 5000
     assert LoyaltyAccount.objects.count() == 20
     assert ledger_discrepancies() == []
+
+
+# --- The bulk load -------------------------------------------------------------------------------
+
+SEEDED_TABLES = [
+    "accounts_loyaltyaccount",
+    "ledger_loyaltyevent",
+    "ledger_pointlot",
+    "ledger_lotconsumption",
+]
+
+
+def schema_of_seeded_tables() -> dict[str, list[tuple]]:
+    """Indexes, constraints and triggers of the tables a seed writes, as the catalog has them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE tablename = ANY(%s) ORDER BY 1, 2",
+            [SEEDED_TABLES],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid), "
+            "condeferrable, condeferred, convalidated, conindid::regclass::text "
+            "FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+            [SEEDED_TABLES],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid) "
+            "FROM pg_trigger WHERE tgrelid = ANY(%s::regclass[]) AND NOT tgisinternal "
+            "ORDER BY 1, 2",
+            [SEEDED_TABLES],
+        )
+        triggers = cursor.fetchall()
+    return {"indexes": indexes, "constraints": constraints, "triggers": triggers}
+
+
+def seeded_customer_ids() -> list[str]:
+    return list(
+        LoyaltyAccount.objects.order_by("customer_id").values_list("customer_id", flat=True)
+    )
+
+
+@postgres_only
+def test_into_empty_tables_it_loads_then_remakes_exactly_the_migrated_schema(
+    program, var_dir, capsys
+):
+    before = schema_of_seeded_tables()
+    assert len(before["indexes"]) > 20 and before["triggers"]  # the append-only triggers
+
+    # Three chunks, built by two worker processes.
+    call_command("seed_demo", accounts=25_000, workers=2, verbosity=3)
+
+    out = capsys.readouterr().out
+    assert "tables empty: indexes and foreign keys after the load" in out
+    assert "ADD CONSTRAINT" in out and "CREATE INDEX" in out
+    assert schema_of_seeded_tables() == before
+    assert LoyaltyAccount.objects.count() == 25_000
+    assert seeded_customer_ids() == [f"CUST-{i:07d}" for i in range(25_000)]
+    assert LoyaltyEvent.objects.count() > 50_000
+    assert ledger_discrepancies() == []
+    # Lots were written with their own ids; the next one the ledger makes comes after them.
+    top = PointLot.objects.aggregate(top=Max("id"))["top"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM ledger_pointlot_id_seq")
+        assert cursor.fetchone()[0] >= top
+
+
+@postgres_only
+def test_into_tables_with_rows_it_tops_up_with_the_indexes_in_place(program, var_dir, capsys):
+    call_command("seed_demo", accounts=12_000, workers=2, verbosity=3)
+    assert "tables empty" in capsys.readouterr().out
+    schema = schema_of_seeded_tables()
+
+    call_command("seed_demo", accounts=25_000, workers=2, verbosity=3)
+    call_command("seed_demo", accounts=25_000, workers=2, verbosity=3)
+
+    assert "tables empty" not in capsys.readouterr().out
+    assert schema_of_seeded_tables() == schema
+    assert seeded_customer_ids() == [f"CUST-{i:07d}" for i in range(25_000)]
+    assert ledger_discrepancies() == []
+
+
+def test_chunks_are_the_same_whoever_builds_them(program, var_dir):
+    from ledger.management.demo_data import build_chunk, demo_plan
+
+    plan = demo_plan(program, seed=7, first_account=0)
+    one = build_chunk(plan, 0, 500)
+
+    assert build_chunk(plan, 0, 500) == one
+    assert build_chunk(plan, 500, 1_000) != one
+    # Customer i keeps their customer id and phone whatever the seed; the rest is drawn afresh.
+    other = build_chunk(demo_plan(program, seed=8, first_account=0), 0, 500)
+    assert other.accounts != one.accounts
+
+    def identities(chunk):
+        return [line.split(b"\t")[1:4:2] for line in chunk.accounts.splitlines()]
+
+    assert identities(other) == identities(one)
+
+
+def test_on_sqlite_or_postgresql_a_multi_chunk_seed_is_consistent(program, var_dir):
+    call_command("seed_demo", accounts=10_500, workers=2, no_operators=True)
+
+    assert LoyaltyAccount.objects.count() == 10_500
+    assert ledger_discrepancies() == []
+    # History in both directions: earned, spent, expired.
+    kinds = set(LoyaltyEvent.objects.values_list("type", "reason__code").distinct())
+    assert {("ACCUMULATE_POINTS", None), ("EXPIRE_POINTS", None)} <= kinds
+    assert ("ADJUST_POINTS", "REDEEM_DISCOUNT") in kinds

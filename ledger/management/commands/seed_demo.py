@@ -5,8 +5,8 @@ written in bulk (COPY on PostgreSQL), with balances and the balance_after chain 
 so that invariant 1 holds for the seeded data exactly as for live data.
 """
 
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from accounts.models import LoyaltyAccount, Program
-from ledger.models import ApprovalRequest, LotConsumption, LoyaltyEvent, PointLot, Reason
+from ledger.models import ApprovalRequest, LoyaltyEvent, Reason
 from ledger.services import (
     Actor,
     adjust_points,
@@ -24,15 +24,13 @@ from ledger.services import (
 )
 from loyalty_admin.services import generate_password, save_operator
 
-from ..demo_data import (
-    ACCOUNT_COLUMNS,
-    CONSUMPTION_COLUMNS,
-    DEMO_OPERATORS,
-    EVENT_COLUMNS,
-    LOT_COLUMNS,
-    DemoHistory,
-    ensure_demo_webhook,
-    insert_rows,
+from ..demo_data import DEMO_OPERATORS, demo_plan, ensure_demo_webhook
+from ..demo_load import (
+    built_chunks,
+    indexes_built_after_load,
+    lock_if_empty,
+    tables_empty,
+    write_chunk,
 )
 from ..demo_operations import seed_operations
 from ..demo_rewards import ensure_demo_rewards
@@ -158,8 +156,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-operators", action="store_true", help="Do not create the demo operators."
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="Processes building the customers (at most one per CPU).",
+        )
 
-    def handle(self, *args, accounts: int, seed: int, no_operators: bool, **options):
+    def handle(self, *args, accounts: int, seed: int, no_operators: bool, workers: int, **options):
+        self.verbosity = options["verbosity"]
         program = demo_program()
         if not no_operators:
             self.stdout.write("Demo operators (log in at http://127.0.0.1:8000/):")
@@ -176,39 +181,9 @@ class Command(BaseCommand):
             self._operations(program)
             return
         started = time.monotonic()
-        history = DemoHistory(program, seed=seed)
-        made_events = 0
-        # Generating rows (Python) and loading them (the database) overlap: the next chunk
-        # is built in a thread while the current one is copied in.
-        with ThreadPoolExecutor(max_workers=1) as generator:
-            starts = range(existing, accounts, CHUNK)
-            pending = generator.submit(history.chunk, starts[0], min(starts[0] + CHUNK, accounts))
-            for start in starts:
-                rows = pending.result()
-                following = start + CHUNK
-                if following < accounts:
-                    pending = generator.submit(
-                        history.chunk, following, min(following + CHUNK, accounts)
-                    )
-                with transaction.atomic():
-                    if connection.vendor == "postgresql":
-                        # A re-runnable bulk load need not wait for each chunk's WAL flush.
-                        with connection.cursor() as cursor:
-                            cursor.execute("SET LOCAL synchronous_commit = off")
-                    insert_rows(LoyaltyAccount, ACCOUNT_COLUMNS, rows.accounts)
-                    insert_rows(LoyaltyEvent, EVENT_COLUMNS, rows.events)
-                    insert_rows(PointLot, LOT_COLUMNS, rows.lots)
-                    insert_rows(LotConsumption, CONSUMPTION_COLUMNS, rows.consumptions)
-                made_events += len(rows.events)
-                if options["verbosity"] > 1:
-                    self.stdout.write(f"  {min(following, accounts):,} accounts…")
-        if connection.vendor == "postgresql":
-            # Lots were given explicit ids; move the identity sequence past them.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT setval(pg_get_serial_sequence('ledger_pointlot', 'id'), "
-                    "COALESCE((SELECT MAX(id) FROM ledger_pointlot), 1))"
-                )
+        plan = demo_plan(program, seed=seed, first_account=existing)
+        ranges = [(i, min(i + CHUNK, accounts)) for i in range(existing, accounts, CHUNK)]
+        made_events = self._load(plan, ranges, workers=max(1, min(workers, os.cpu_count() or 1)))
         self.stdout.write(
             f"Seeded {accounts - existing:,} accounts and {made_events:,} events "
             f"in {time.monotonic() - started:.1f}s."
@@ -216,6 +191,56 @@ class Command(BaseCommand):
         self._hold_one(program)
         self._show_rewards(program)
         self._operations(program)
+
+    def _load(self, plan, ranges: list[tuple[int, int]], *, workers: int) -> int:
+        """Write the chunks; the number of events written. Into empty tables on PostgreSQL, in
+        one transaction with the indexes and foreign keys made after the load; otherwise a
+        transaction per chunk, in order, so that what a failed run leaves is a prefix of the
+        customers, which the next run tops up."""
+        made = 0
+        started = time.monotonic()
+        chunks = built_chunks(plan, ranges, workers)
+        if connection.vendor == "postgresql" and tables_empty():
+            with transaction.atomic():
+                if lock_if_empty():
+                    with indexes_built_after_load(log=self._detail):
+                        self._detail("tables empty: indexes and foreign keys after the load")
+                        for chunk in chunks:
+                            write_chunk(chunk)
+                            made += chunk.event_count
+                            self._progress(chunk)
+                        loaded = time.monotonic()
+                        self._detail(f"loaded in {loaded - started:.1f}s")
+                    if self.verbosity > 1:
+                        self.stdout.write(
+                            f"  indexes and foreign keys made in {time.monotonic() - loaded:.1f}s"
+                        )
+                    self._lots_sequence()
+                    return made
+        for chunk in chunks:
+            with transaction.atomic():
+                write_chunk(chunk)
+            made += chunk.event_count
+            self._progress(chunk)
+        self._lots_sequence()
+        return made
+
+    def _detail(self, line: str) -> None:
+        if self.verbosity > 2:
+            self.stdout.write(f"  {line}")
+
+    def _progress(self, chunk) -> None:
+        if self.verbosity > 1:
+            self.stdout.write(f"  {chunk.stop:,} accounts…")
+
+    def _lots_sequence(self) -> None:
+        if connection.vendor == "postgresql":
+            # Lots were given explicit ids; move the identity sequence past them.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence('ledger_pointlot', 'id'), "
+                    "COALESCE((SELECT MAX(id) FROM ledger_pointlot), 1))"
+                )
 
     def _show_rewards(self, program: Program) -> None:
         rewards = ensure_demo_rewards(program)
