@@ -3,9 +3,8 @@ the webhooks send them, so a receiver sees the same shape from both."""
 
 import uuid
 
-from rest_framework import serializers
-
 from accounts.models import LoyaltyAccount, Program
+from loyalty_admin.timestamps import iso_datetime
 
 from ..models import LoyaltyEvent, RewardTier
 from .lots import upcoming_expirations
@@ -52,7 +51,7 @@ _API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
 
 def timestamp(value) -> str:
     """RFC 3339 in UTC with a Z, as Square writes times."""
-    return serializers.DateTimeField().to_representation(value)
+    return iso_datetime(value)
 
 
 def square_program(program: Program) -> dict:

@@ -1,7 +1,5 @@
 """Native API for customers: search and one account (GET /api/v1/accounts...)."""
 
-from datetime import datetime
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -12,6 +10,7 @@ from accounts.selectors import search_accounts
 from ledger import lookups
 from ledger.api.auth import NativeApiView
 from ledger.api.schema import native_errors
+from loyalty_admin.timestamps import iso_datetime
 
 
 class AccountOutputSerializer(serializers.Serializer):
@@ -36,13 +35,6 @@ class AccountOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-_DATETIME = serializers.DateTimeField()
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
-
-
 def account_output(account: LoyaltyAccount) -> dict:
     """`AccountOutputSerializer(account).data`, built directly: a search answers with up to
     a hundred of them, and the serializer's per-field machinery cost more than the search
@@ -58,10 +50,10 @@ def account_output(account: LoyaltyAccount) -> dict:
         "balance": account.balance,
         "lifetime_points": account.lifetime_points,
         "merged_into": str(account.merged_into_id) if account.merged_into_id else None,
-        "closed_at": _when(account.closed_at),
-        "enrolled_at": _when(account.enrolled_at),
-        "created_at": _when(account.created_at),
-        "updated_at": _when(account.updated_at),
+        "closed_at": iso_datetime(account.closed_at),
+        "enrolled_at": iso_datetime(account.enrolled_at),
+        "created_at": iso_datetime(account.created_at),
+        "updated_at": iso_datetime(account.updated_at),
     }
 
 

@@ -19,6 +19,7 @@ from ledger.api.schema import native_errors
 from ledger.models import LoyaltyEvent
 from ledger.selectors import EventQuery, account_history, event_page
 from loyalty_admin.pagination import KeysetPage
+from loyalty_admin.timestamps import iso_datetime
 
 Source = LoyaltyEvent.Source
 
@@ -93,9 +94,6 @@ class EventOutputSerializer(serializers.Serializer):
             return None
 
 
-_DATETIME = serializers.DateTimeField()
-
-
 def event_output(event: LoyaltyEvent) -> dict:
     """`EventOutputSerializer(event).data`, built directly for the adjust response and the
     event pages: a DRF serializer deep-copies its declared fields on every instantiation and
@@ -128,7 +126,7 @@ def event_output(event: LoyaltyEvent) -> dict:
         "counterpart": str(event.counterpart_id) if event.counterpart_id else None,
         "earned_moved": event.earned_moved,
         "reversed_by": str(reversed_by.pk) if reversed_by else None,
-        "created_at": _DATETIME.to_representation(event.created_at),
+        "created_at": iso_datetime(event.created_at),
     }
 
 
