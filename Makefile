@@ -101,7 +101,7 @@ wrk:
 
 # The benchmark suite (docs/performance.md): its own PostgreSQL database (BENCH_DATABASE_URL,
 # default postgres://postgres@127.0.0.1:5432/bench, dropped and re-created), Redis db 15,
-# 1M accounts / 5M events, about 12-15 minutes on 2 cores. Writes the table into
+# 1M accounts / 5M events, about 17 minutes on 2 cores. Writes the table into
 # docs/performance.md. bench-smoke: the same on tiny data in about a minute (CI).
 bench: deps wrk
 	$(UV) run --frozen python -m bench.run

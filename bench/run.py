@@ -416,7 +416,7 @@ def main() -> None:
         if not args.smoke
         else f"Seed {size.accounts:,} accounts",
         "< 60 s" if not args.smoke else "—",
-        f"{seed_seconds:.0f} s ({size.accounts / seed_seconds:,.0f} accounts/s)",
+        f"{seed_seconds:.1f} s ({size.accounts / seed_seconds:,.0f} accounts/s)",
         f"+ {topped['hot'] + topped['spread']:,} extra events in {topup_seconds:.0f} s "
         "(bench loader)",
         ok=seed_seconds < 60 if not args.smoke else None,
