@@ -31,9 +31,10 @@ def lock(account: LoyaltyAccount) -> LoyaltyAccount:
 
     AccountLocked when another transaction holds it longer than the database's lock_timeout:
     the caller gets a refusal it can retry rather than a queue that grows without bound."""
-    # `of=self`: without it PostgreSQL would lock the joined program row too, so that every
-    # account lock would also take one lock shared by all accounts, and two lock orders could
-    # meet there (a deadlock between a merge and an adjustment).
+    # FOR UPDATE OF the account only (statements.lock_account): a plain FOR UPDATE would lock
+    # the joined program row too, so that every account lock would also take one lock shared
+    # by all accounts, and two lock orders could meet there (a deadlock between a merge and an
+    # adjustment).
     try:
         locked = statements.lock_account(account.pk)
     except OperationalError as exc:
