@@ -84,9 +84,14 @@ def test_it_makes_one_event_of_a_double_click(page, agent, customer):
 
 def test_it_works_by_keyboard_alone(page, agent, customer):
     page.goto("/login/")
-    page.keyboard.type(agent.email)  # the email field has the focus
+    # The email field has the focus as soon as the page shows; typing before then would
+    # lose the first characters, as it would for a person.
+    expect(page.locator("#id_username")).to_be_focused()
+    page.keyboard.type(agent.email)
     page.keyboard.press("Tab")
     page.keyboard.type("correct-horse-battery-staple")
+    expect(page.locator("#id_username")).to_have_value(agent.email)
+    expect(page.locator("#id_password")).to_be_focused()
     page.keyboard.press("Enter")
     wait_for_home(page)
 
