@@ -1,11 +1,13 @@
 """Reads of accounts: search by what an agent or an integration knows of a customer."""
 
+import functools
 import re
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet, Value
-from django.db.models.functions import Collate
+from django.db.models import Q, QuerySet
+
+from loyalty_admin import rows
 
 from .models import LoyaltyAccount, Program
 from .phones import phone_prefixes
@@ -15,21 +17,47 @@ from .phones import phone_prefixes
 SEARCH_FIELDS = ("email", "phone", "customer_id")
 
 
-def _key(field: str):
-    # Byte order ("C" collation) on PostgreSQL, whatever the database's collation: the
-    # (program, field COLLATE "C", id) indexes of migration 0003 answer both the prefix test
-    # and the order, so a short prefix on a million rows reads only the rows it returns.
-    # SQLite's default collation is already byte order (BINARY).
-    return Collate(F(field), "C") if connection.vendor == "postgresql" else F(field)
+def _after(prefix: str) -> str | None:
+    """The first string after every string that starts with `prefix`, in code point order
+    (None: there is none). In that order, which is byte order for UTF-8, the strings that
+    start with `prefix` are exactly those from `prefix` up to it."""
+    head = prefix.rstrip(chr(0x10FFFF))
+    if not head:
+        return None
+    following = ord(head[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters
+        following = 0xE000
+    return head[:-1] + chr(following)
 
 
-def _prefix(prefix: str) -> Q:
-    if connection.vendor == "postgresql":
-        return Q(key__startswith=prefix)
-    # SQLite's LIKE with ESCAPE cannot use an index, but a range on the binary-collated column
-    # can, and for a binary collation the range [prefix, prefix+1) is exactly the prefix.
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return Q(key__gte=prefix, key__lt=upper)
+@functools.cache
+def _branch_sql(field: str, rank: int, bounded: bool, vendor: str) -> str:
+    """One field's prefix search, composed once per process: the accounts of a program whose
+    `field` starts with a prefix, in that field's byte order then id, up to a limit; each row
+    with `rank` last.
+
+    In byte order ("C" collation on PostgreSQL, whatever the database's collation; SQLite's
+    BINARY), the (program, field, id) indexes (migration 0003 on PostgreSQL, the unique
+    (program, field) ones on SQLite) answer both the range and the order, so a short prefix on
+    a million accounts reads only the rows it returns."""
+    meta = LoyaltyAccount._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(f"{table}.{quote(f.column)}" for f in meta.concrete_fields)
+    key = f"{table}.{quote(meta.get_field(field).column)}"
+    if vendor == "postgresql":
+        key += ' COLLATE "C"'
+    program = f"{table}.{quote(meta.get_field('program').column)}"
+    return (
+        f"SELECT {columns}, {int(rank)} FROM {table} WHERE {program} = %s AND {key} >= %s"
+        + (f" AND {key} < %s" if bounded else "")
+        + f" ORDER BY {key}, {table}.{quote(meta.pk.column)} LIMIT %s"
+    )
+
+
+@functools.cache
+def _conversions(vendor: str) -> tuple[rows.Conversion, ...]:
+    return rows.conversions(LoyaltyAccount._meta.concrete_fields)
 
 
 def _prefixes(query: str) -> dict[str, list[str]]:
@@ -46,40 +74,63 @@ def search_accounts(*, program: Program, query: str, limit: int = 100) -> list[L
 
     Each field is searched on its own, an ordered index range read up to `limit` rows, and
     the few rows are merged here: one OR over three prefixes would read and sort every match.
+    The branches read whole rows, all in one statement on PostgreSQL, composed once per
+    process; the instances are those `select_related("program", "merged_into")` would give.
     """
     query = query.strip()
     if not query:
         return []
-    prefixes = _prefixes(query)
-    branches = [
-        LoyaltyAccount.objects.filter(program=program)
-        .alias(key=_key(field))
-        .filter(_prefix(prefix))
-        .annotate(rank=Value(rank))
-        .order_by("key", "id")
-        .values_list("id", field, "rank")[:limit]
-        for rank, field in enumerate(SEARCH_FIELDS)
-        for prefix in prefixes[field]
-    ]
-    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
-        # PostgreSQL: every branch in one round trip, each still its own ordered index range.
-        rows = branches[0].union(*branches[1:], all=True)
-    else:
-        rows = (row for branch in branches for row in branch)
-    found: dict[object, tuple] = {}
-    for pk, value, rank in rows:
+    meta = LoyaltyAccount._meta
+    program_id = meta.get_field("program").get_db_prep_value(program.pk, connection)
+    prefixes, branches = _prefixes(query), []
+    for rank, field in enumerate(SEARCH_FIELDS):
+        for prefix in prefixes[field]:
+            upper = _after(prefix)
+            sql = _branch_sql(field, rank, upper is not None, connection.vendor)
+            branches.append((sql, [program_id, prefix, *([upper] if upper else []), limit]))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(branches) > 1:
+            # Every branch in one round trip, each still its own ordered index range.
+            cursor.execute(
+                " UNION ALL ".join(f"({sql})" for sql, _ in branches),
+                [param for _, params in branches for param in params],
+            )
+            found = cursor.fetchall()
+        else:
+            found = []
+            for sql, params in branches:
+                cursor.execute(sql, params)
+                found += cursor.fetchall()
+    attnames = [f.attname for f in meta.concrete_fields]
+    pk_at = attnames.index(meta.pk.attname)
+    value_at = [attnames.index(field) for field in SEARCH_FIELDS]
+    best: dict[object, tuple] = {}
+    for row in found:
         # An account found by several fields is listed where it sorts first.
-        key = (rank, value.encode(), str(pk))
-        found[pk] = min(found.get(pk, key), key)
-    ordered = sorted(found, key=found.__getitem__)[:limit]
-    if not ordered:
-        return []
-    # Put in order here: an ORDER BY CASE over the ids costs more to compose than the rest.
-    accounts = LoyaltyAccount.objects.filter(pk__in=ordered).select_related(
-        "program", "merged_into"
-    )
-    by_id = {account.pk: account for account in accounts}
-    return [by_id[pk] for pk in ordered]
+        pk, rank = row[pk_at], row[-1]
+        order = (rank, row[value_at[rank]].encode(), str(pk))
+        if pk not in best or order < best[pk][0]:
+            best[pk] = (order, row[:-1])
+    conversions = _conversions(connection.vendor)
+    accounts = [
+        rows.instance(LoyaltyAccount, rows.converted(row, conversions))
+        for _, row in sorted(best.values())[:limit]  # the orders differ: rows never compared
+    ]
+    _attach(accounts, program)
+    return accounts
+
+
+def _attach(accounts: list[LoyaltyAccount], program: Program) -> None:
+    """What `select_related("program", "merged_into")` would have read with them: the
+    program (theirs, by the search), and for closed accounts the account they were merged
+    into."""
+    program_field = LoyaltyAccount.program.field
+    merged_field = LoyaltyAccount.merged_into.field
+    closed = {a.merged_into_id for a in accounts if a.merged_into_id is not None}
+    into = LoyaltyAccount.objects.in_bulk(closed) if closed else {}
+    for account in accounts:
+        program_field.set_cached_value(account, program)
+        merged_field.set_cached_value(account, into.get(account.merged_into_id))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ the ledger's models).
 """
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from django.db import DatabaseError, connection
 from django.db.models import Field, Model
 
 from accounts.models import LoyaltyAccount
+from loyalty_admin import rows
 
 M = TypeVar("M", bound=Model)
 
@@ -87,19 +88,8 @@ def update(obj: Model, names: Sequence[str]) -> None:
             raise DatabaseError(f"The {model.__name__} {obj.pk} to update is not there.")
 
 
-Converter = Callable[[Any, Any, Any], Any]
-
-
-def _converters(field: Field) -> list[tuple[Converter, Any]]:
-    """What the ORM applies to a value of `field` read from this database (a foreign key's
-    value is converted as its target's), each with the column it is called with."""
-    column = field.get_col(field.model._meta.db_table)
-    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-    return [(converter, column) for converter in converters]
-
-
 @functools.cache
-def _lock_account(vendor: str) -> tuple[str, int, tuple[tuple[int, Converter, Any], ...]]:
+def _lock_account(vendor: str) -> tuple[str, int, tuple[rows.Conversion, ...]]:
     account, program = LoyaltyAccount._meta, LoyaltyAccount.program.field.related_model._meta
     columns = [
         f"{_quote(meta.db_table)}.{_quote(f.column)}"
@@ -122,30 +112,21 @@ def _lock_account(vendor: str) -> tuple[str, int, tuple[tuple[int, Converter, An
         of = connection.features.has_select_for_update_of
         sql += f" FOR UPDATE OF {_quote(account.db_table)}" if of else " FOR UPDATE"
     fields = [*account.concrete_fields, *program.concrete_fields]
-    converters = tuple(
-        (i, converter, column)
-        for i, field in enumerate(fields)
-        for converter, column in _converters(field)
-    )
-    return sql, len(account.concrete_fields), converters
+    return sql, len(account.concrete_fields), rows.conversions(fields)
 
 
 def lock_account(pk: object) -> LoyaltyAccount | None:
     """The account row with its program, read with a row lock on the account (None: no
     such account); the SQL that `select_for_update(of=("self",)).select_related("program")`
     makes, with the instances the ORM would build."""
-    sql, split, converters = _lock_account(connection.vendor)
+    sql, split, conversions = _lock_account(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [LoyaltyAccount._meta.pk.get_db_prep_value(pk, connection)])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for i, converter, column in converters:
-        values[i] = converter(values[i], column, connection)
-    account = LoyaltyAccount.from_db(connection.alias, None, values[:split])
-    program = LoyaltyAccount.program.field.related_model.from_db(
-        connection.alias, None, values[split:]
-    )
+    values = rows.converted(row, conversions)
+    account = rows.instance(LoyaltyAccount, values[:split])
+    program = rows.instance(LoyaltyAccount.program.field.related_model, values[split:])
     LoyaltyAccount.program.field.set_cached_value(account, program)
     return account

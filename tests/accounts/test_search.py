@@ -1,7 +1,9 @@
 import pytest
+from django.db import connection
 
 from accounts.exceptions import DuplicateAccount, InvalidIdentity
-from accounts.selectors import SearchPage, search_accounts
+from accounts.models import LoyaltyAccount, Program
+from accounts.selectors import SearchPage, _after, _prefixes, search_accounts
 from accounts.services import enroll_account
 
 from ..factories import AccountFactory
@@ -87,3 +89,63 @@ def test_a_limited_search_is_the_start_of_the_full_one(program):
 )
 def test_a_page_of_results_says_how_many_in_words(count, next_offset, summary):
     assert SearchPage(accounts=[object()] * count, next_offset=next_offset).summary == summary
+
+
+def _fields(account):
+    return {f.attname: getattr(account, f.attname) for f in account._meta.concrete_fields}
+
+
+def test_it_gives_the_instances_a_queryset_would(
+    program, people, django_assert_num_queries, settings
+):
+    closed = AccountFactory(program=program, email="ann.old@example.com", phone=None)
+    closed.merged_into, closed.closed_at = people["ann"], closed.created_at
+    closed.save()
+    other = Program.objects.create(name="Other", alias="other")
+    AccountFactory(program=other, email="ann.other@example.com")
+    # Every field's prefixes in one statement on PostgreSQL, one statement each elsewhere;
+    # and one more for the accounts that closed ones were merged into, when there are any.
+    for query, closed_found in (("ann", 1), ("555", 0)):
+        branches = sum(len(p) for p in _prefixes(query).values())
+        statements = 1 if connection.vendor == "postgresql" else branches
+        with django_assert_num_queries(statements + closed_found):
+            found = search_accounts(program=program, query=query)
+    assert len(found) == 2
+    found = search_accounts(program=program, query="ann")
+
+    loaded = LoyaltyAccount.objects.select_related("program", "merged_into").in_bulk(
+        [a.pk for a in found]
+    )
+    assert [a.email for a in found] == [
+        "ann.lee@example.com",
+        "ann.old@example.com",
+        "annie@example.com",
+    ]
+    with django_assert_num_queries(0):
+        for account in found:
+            assert _fields(account) == _fields(loaded[account.pk])
+            assert account.program == program
+            assert account.merged_into == loaded[account.pk].merged_into
+            assert not account._state.adding
+    assert found[1].merged_into == people["ann"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after"),
+    [
+        ("ab", "ac"),
+        ("a\ud7ff", "a\ue000"),  # past the surrogates, which are not characters
+        ("a\U0010ffff", "b"),
+        ("\U0010ffff", None),
+    ],
+)
+def test_the_end_of_a_prefix_range_is_the_next_character(prefix, after):
+    assert _after(prefix) == after
+
+
+def test_it_searches_prefixes_at_the_edges_of_unicode(program):
+    edge = AccountFactory(program=program, customer_id="\ud7ff-\U0010ffff")
+    AccountFactory(program=program, customer_id="\ue000")
+
+    assert search_accounts(program=program, query="\ud7ff") == [edge]
+    assert search_accounts(program=program, query="\ud7ff-\U0010ffff") == [edge]
