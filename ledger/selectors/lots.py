@@ -17,7 +17,7 @@ def upcoming_expirations(*, account: LoyaltyAccount, limit: int = 10) -> list[Ex
     """The account's unspent points that will expire, by day, soonest first."""
     by_day: dict[date, ExpiryDeadline] = {}
     open_lots = (
-        PointLot.objects.filter(account=account, remaining__gt=0, expires_at__isnull=False)
+        PointLot.objects.filter(account=account, is_open=True, expires_at__isnull=False)
         .order_by("expires_at")
         .values_list("remaining", "expires_at")
     )

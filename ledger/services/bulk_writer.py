@@ -198,7 +198,7 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
             cursor.execute(
                 "SELECT account_id::text, id, remaining, "
                 "(extract(epoch FROM expires_at) * 1000000)::bigint "
-                f"FROM {table} WHERE remaining > 0 AND account_id = ANY(%s) "
+                f"FROM {table} WHERE is_open AND account_id = ANY(%s) "
                 "ORDER BY account_id, expires_at ASC NULLS LAST, created_at, id",
                 [account_ids],
             )
@@ -210,7 +210,7 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
     for start in range(0, len(account_ids), BULK_WRITE_ROWS):
         lots = (
             PointLot.objects.filter(
-                account_id__in=account_ids[start : start + BULK_WRITE_ROWS], remaining__gt=0
+                account_id__in=account_ids[start : start + BULK_WRITE_ROWS], is_open=True
             )
             .order_by(F("expires_at").asc(nulls_last=True), "created_at", "id")
             .values_list("account_id", "id", "remaining", "expires_at")

@@ -22,7 +22,7 @@ def expire_points(*, account: LoyaltyAccount, now: datetime | None = None) -> Lo
     account = lock(account)
     now = now or timezone.now()
     due = (
-        PointLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).aggregate(
+        PointLot.objects.filter(account=account, is_open=True, expires_at__lte=now).aggregate(
             total=Sum("remaining")
         )["total"]
         or 0

@@ -26,7 +26,7 @@ def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
 
 def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
     """Lots with points left, soonest-expiring first (never-expiring last), then oldest."""
-    return PointLot.objects.filter(account=account, remaining__gt=0).order_by(
+    return PointLot.objects.filter(account=account, is_open=True).order_by(
         F("expires_at").asc(nulls_last=True), "created_at", "id"
     )
 
@@ -113,7 +113,7 @@ def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: in
         return
     needed = -event.points
     # Undoing an earning takes back that event's own points first.
-    page = list(PointLot.objects.filter(event=original, remaining__gt=0)) if original else []
+    page = list(PointLot.objects.filter(event=original, is_open=True)) if original else []
     consumptions = []
     while needed > 0:
         # A lot emptied here drops out of the next query; only the last one is partly used.

@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 
 from ledger import services
 from ledger.models import LoyaltyEvent, PointLot
 from ledger.selectors import ledger_discrepancies, upcoming_expirations
+
+from ..conftest import postgres_only
 
 UI = LoyaltyEvent.Source.ADMIN_UI
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -187,3 +190,35 @@ def test_points_never_expire_without_a_policy(clock, program, account, reasons, 
     account.refresh_from_db()
     assert account.balance == 10
     assert upcoming_expirations(account=account) == []
+
+
+def _lot_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of lots in this transaction so far (PostgreSQL's counters)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+            [PointLot._meta.db_table],
+        )
+        return cursor.fetchone()
+
+
+@postgres_only
+def test_spending_part_of_a_lot_touches_none_of_its_indexes(
+    clock, program, account, reasons, manager
+):
+    adjust(account, 10, reasons["REWARD"], manager)
+    adjust(account, 30, reasons["REWARD"], manager)
+    before = _lot_updates()
+
+    adjust(account, -25, reasons["EXPIRE_NOW"], manager)  # empties the first, 15 of the second
+
+    updates, hot = (after - was for after, was in zip(_lot_updates(), before, strict=True))
+    assert updates == 2
+    # The lot left with points keeps its place in every index (a heap-only update); the one
+    # emptied leaves the open-lot indexes, so it cannot.
+    assert hot == 1
+    assert list(
+        PointLot.objects.filter(account=account)
+        .order_by("created_at")
+        .values_list("remaining", "is_open")
+    ) == [(0, False), (15, True)]

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         while True:
             # Keyset over account ids with points due; each account is its own transaction,
             # so a long run never holds more than one account's lock.
-            due = PointLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+            due = PointLot.objects.filter(is_open=True, expires_at__lte=now)
             if after is not None:
                 due = due.filter(account_id__gt=after)
             account_ids = list(
