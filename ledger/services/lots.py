@@ -31,6 +31,18 @@ def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
     )
 
 
+def _new_lot(account, event, points, expires_at, created_at) -> PointLot:
+    """A lot of `points` earned by `event`, none of them spent yet."""
+    return PointLot(
+        account=account,
+        event=event,
+        points=points,
+        remaining=points,
+        expires_at=expires_at,
+        created_at=created_at,
+    )
+
+
 # The receiving halves of a transfer or merge: their points arrive in the lots they left.
 CARRIED_IN = (LoyaltyEvent.Type.TRANSFER_IN, LoyaltyEvent.Type.MERGE_IN)
 
@@ -55,16 +67,7 @@ def carry_lots(account: LoyaltyAccount, event: LoyaltyEvent, above_zero: int) ->
         paid = min(debt, points)
         debt -= paid
         if points - paid > 0:
-            lots.append(
-                PointLot(
-                    account=account,
-                    event=event,
-                    points=points - paid,
-                    remaining=points - paid,
-                    expires_at=expires_at,
-                    created_at=created_at,
-                )
-            )
+            lots.append(_new_lot(account, event, points - paid, expires_at, created_at))
     PointLot.objects.bulk_create(lots)
 
 
@@ -100,15 +103,9 @@ def update_lots(account: LoyaltyAccount, event: LoyaltyEvent, balance_before: in
                 PointLot.objects.filter(pk=taken.lot_id).update(remaining=F("remaining") + give)
                 restored += give
         if above_zero > restored:
+            expires_at = lot_expiry(account.program, event.created_at)
             statements.insert(
-                PointLot(
-                    account=account,
-                    event=event,
-                    points=above_zero - restored,
-                    remaining=above_zero - restored,
-                    expires_at=lot_expiry(account.program, event.created_at),
-                    created_at=event.created_at,
-                )
+                _new_lot(account, event, above_zero - restored, expires_at, event.created_at)
             )
         return
     needed = -event.points
