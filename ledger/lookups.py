@@ -10,15 +10,13 @@ not bound to a program) and pass none.
 """
 
 import copy
-import threading
-import time
 import uuid
 
-from django.conf import settings
 from django.db.models import QuerySet
 
 from accounts.identities import Identity
 from accounts.models import LoyaltyAccount, Program
+from loyalty_admin.remembered import Remembered
 
 from .exceptions import (
     AccountNotFound,
@@ -130,29 +128,18 @@ def unknown_reason(code: str) -> UnknownReason:
 # reasons for at most REASON_CACHE_SECONDS (settings; 5 by default). The reason services forget
 # a program's reasons when they change one (on commit), so the change is seen at once by the
 # process that made it and within the bound by every other one.
-_reasons_lock = threading.Lock()
-_reasons: dict[object, tuple[float, dict[str, Reason]]] = {}
+_reasons: Remembered[dict[str, Reason]] = Remembered("REASON_CACHE_SECONDS", 5.0)
 
 
 def _program_reasons(program_id: object) -> dict[str, Reason]:
-    now = time.monotonic()
-    cached = _reasons.get(program_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    by_code = {r.code: r for r in Reason.objects.filter(program_id=program_id)}
-    bound = float(getattr(settings, "REASON_CACHE_SECONDS", 5.0))
-    with _reasons_lock:
-        _reasons[program_id] = (now + bound, by_code)
-    return by_code
+    return _reasons.get(
+        program_id, lambda: {r.code: r for r in Reason.objects.filter(program_id=program_id)}
+    )
 
 
 def forget_reasons(program_id: object = None) -> None:
     """Drop the cached reasons of one program (every program when None)."""
-    with _reasons_lock:
-        if program_id is None:
-            _reasons.clear()
-        else:
-            _reasons.pop(program_id, None)
+    _reasons.forget(program_id)
 
 
 def reason(program: Program, code: str) -> Reason:

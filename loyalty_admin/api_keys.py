@@ -9,44 +9,33 @@ it is checked on every request against the cached client's expiry date.
 """
 
 import hashlib
-import threading
-import time
-
-from django.conf import settings
 
 from .models import ApiClient
+from .remembered import Remembered
 
-# The cache holds at most this many keys; a process that sees more starts afresh, so its
-# memory stays flat whatever keys are thrown at it (unknown keys are never cached).
+# At most this many keys are remembered; a process that sees more starts afresh, so its
+# memory stays flat whatever keys are thrown at it (unknown keys are never remembered).
 MAX_KEYS = 1_000
 
-_lock = threading.Lock()
-_clients: dict[bytes, tuple[float, ApiClient]] = {}
+_clients: Remembered[ApiClient] = Remembered("API_KEY_CACHE_SECONDS", 5.0, max_keys=MAX_KEYS)
 
 
 def bound_seconds() -> float:
-    return float(getattr(settings, "API_KEY_CACHE_SECONDS", 5.0))
+    return _clients.bound_seconds()
+
+
+def _unrevoked(key: str) -> ApiClient | None:
+    try:
+        return ApiClient.objects.get_from_key(key)
+    except ApiClient.DoesNotExist:
+        return None
 
 
 def client_for_key(key: str) -> ApiClient | None:
     """The unrevoked client holding `key` (expired or not), or None."""
-    digest = hashlib.sha256(key.encode()).digest()
-    now = time.monotonic()
-    cached = _clients.get(digest)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    try:
-        client = ApiClient.objects.get_from_key(key)
-    except ApiClient.DoesNotExist:
-        return None
-    with _lock:
-        if len(_clients) >= MAX_KEYS:
-            _clients.clear()
-        _clients[digest] = (now + bound_seconds(), client)
-    return client
+    return _clients.get(hashlib.sha256(key.encode()).digest(), lambda: _unrevoked(key))
 
 
 def forget_clients() -> None:
     """Drop every cached client: the next request of each key is checked in the database."""
-    with _lock:
-        _clients.clear()
+    _clients.forget()

@@ -315,6 +315,8 @@ _allowed = os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "")
 WEBHOOK_ALLOWED_NETWORKS = [n.strip() for n in _allowed.split(",") if n.strip()]
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
 WEBHOOK_RESPONSE_LIMIT = 64 * 1024
+# How long each process remembers which subscriptions want which events (docs/webhooks.md).
+WEBHOOK_LOCAL_SECONDS = float(os.environ.get("WEBHOOK_LOCAL_SECONDS", "2"))
 # Retries: exponential from WEBHOOK_RETRY_FIRST_SECONDS, at most WEBHOOK_RETRY_MAX_SECONDS
 # apart, with jitter, for WEBHOOK_RETRY_HOURS; then the notification is failed.
 WEBHOOK_RETRY_FIRST_SECONDS = 15

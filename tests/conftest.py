@@ -5,7 +5,7 @@ from django.test import Client, TransactionTestCase
 from accounts.models import Program
 from ledger import lookups
 from ledger.models import Reason
-from ledger.services import Actor, adjust_points, create_program
+from ledger.services import Actor, adjust_points, create_program, webhooks
 from loyalty_admin import api_keys
 
 from .factories import AccountFactory, operator
@@ -57,13 +57,15 @@ postgres_only = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _fresh_lookup_caches():
-    """Each test starts with empty per-process caches of API keys and reasons: a row a test
-    made (and rolled back) must not answer for another test."""
+    """Each test starts with empty per-process caches of API keys, reasons and webhook
+    subscriptions: a row a test made (and rolled back) must not answer for another test."""
     api_keys.forget_clients()
     lookups.forget_reasons()
+    webhooks.forget_wanted_here()
     yield
     api_keys.forget_clients()
     lookups.forget_reasons()
+    webhooks.forget_wanted_here()
 
 
 @pytest.fixture

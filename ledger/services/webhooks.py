@@ -7,8 +7,10 @@ balance passes `posting.append` (or the bulk writer, its set-based twin), which 
 them (`webhook_delivery`).
 
 Which subscriptions want what is cached (WEBHOOK_CACHE_SECONDS, dropped on every change of a
-subscription), so that with none enabled an adjustment costs no query at all, and with some,
-one INSERT.
+subscription), and each process remembers it for WEBHOOK_LOCAL_SECONDS (2 s), so that with
+none enabled an adjustment costs no query and no cache round trip at all, and with some, one
+INSERT. A subscription added, changed or disabled applies to the writes of the process that
+changed it at once, and to every other process's within WEBHOOK_LOCAL_SECONDS.
 """
 
 import json
@@ -22,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
+from loyalty_admin.remembered import Remembered
 
 from ..exceptions import (  # noqa: F401  (re-exported for the faces and tests)
     InvalidNotificationUrl,
@@ -73,8 +76,14 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
 
 def _forget_wanted() -> None:
     # Now, and again once committed: a writer may re-read the old list in between.
+    _remembered.forget()
     webhook_delivery.shared_cache("delete", wanted_cache_key())
-    transaction.on_commit(lambda: webhook_delivery.shared_cache("delete", wanted_cache_key()))
+
+    def forget() -> None:
+        _remembered.forget()
+        webhook_delivery.shared_cache("delete", wanted_cache_key())
+
+    transaction.on_commit(forget)
 
 
 def new_signature_key() -> str:
@@ -174,8 +183,13 @@ def rotate_signature_key(*, subscription: WebhookSubscription, actor: Actor) -> 
 # --- The outbox ------------------------------------------------------------------------------
 
 
-def _wanted() -> list[tuple[str, frozenset[str]]]:
-    """(subscription id, its event types) of every enabled subscription, from the cache."""
+# The list each process remembers for at most WEBHOOK_LOCAL_SECONDS (settings; 2 by default),
+# so that an adjustment usually asks neither the shared cache nor the database: a subscription
+# added, changed or disabled on another process applies to this one's writes within the bound.
+_remembered: Remembered[list[tuple[str, frozenset[str]]]] = Remembered("WEBHOOK_LOCAL_SECONDS", 2.0)
+
+
+def _shared_wanted() -> list[tuple[str, frozenset[str]]]:
     wanted = webhook_delivery.shared_cache("get", wanted_cache_key())
     if wanted is None:
         wanted = [
@@ -188,6 +202,16 @@ def _wanted() -> list[tuple[str, frozenset[str]]]:
             "set", wanted_cache_key(), wanted, timeout=WEBHOOK_CACHE_SECONDS
         )
     return [(pk, frozenset(types)) for pk, types in wanted]
+
+
+def _wanted() -> list[tuple[str, frozenset[str]]]:
+    """(subscription id, its event types) of every enabled subscription."""
+    return _remembered.get(wanted_cache_key(), _shared_wanted)
+
+
+def forget_wanted_here() -> None:
+    """Forget this process's list: the next write reads the shared cache."""
+    _remembered.forget()
 
 
 def notification_body(

@@ -1,6 +1,7 @@
 """Webhooks end to end against a real receiver on loopback: what each face produces, the
 signature the Square SDK checks, order, retries, failure, holds, and the outbox's cost."""
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -8,6 +9,7 @@ import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +18,13 @@ from square.utils.webhooks_helper import verify_signature
 
 from accounts.models import Program
 from ledger import services
-from ledger.models import ApprovalRequest, BulkBatch, LoyaltyEvent, WebhookNotification
+from ledger.models import (
+    ApprovalRequest,
+    BulkBatch,
+    LoyaltyEvent,
+    WebhookNotification,
+    WebhookSubscription,
+)
 from ledger.services import Actor, webhook_delivery, webhooks
 from tests.factories import AccountFactory, api_client
 from tests.loyalty_admin.test_metrics import scrape, value
@@ -225,6 +233,57 @@ def test_with_subscriptions_an_adjustment_costs_one_insert(
     webhook_sql = [q for q in sql if "webhook" in q]
     assert len(webhook_sql) == 1 and webhook_sql[0].startswith("INSERT")
     assert WebhookNotification.objects.count() == 3 * 2  # two adjustments × 3 notifications
+
+
+def subscribe_elsewhere(receiver) -> None:
+    """A subscription added by another process: its row, and the shared cache's list dropped
+    (as that process's service does on commit); nothing this process remembers is touched."""
+    WebhookSubscription.objects.create(
+        notification_url=receiver.url,
+        event_types=["loyalty.event.created"],
+        signature_key=webhooks.new_signature_key(),
+    )
+    webhook_delivery.shared_cache("delete", webhooks.wanted_cache_key())
+
+
+@override_settings(WEBHOOK_LOCAL_SECONDS=60)
+def test_a_process_remembers_the_subscriptions_until_the_bound(receiver, account, reasons, manager):
+    actor = Actor.of_operator(manager)
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    subscribe_elsewhere(receiver)
+
+    # Within the bound the remembered list (none) answers: no cache, no query, no notification.
+    sql = adjust_queries(account, reasons, manager)
+    assert not [q for q in sql if "webhook" in q]
+    assert not WebhookNotification.objects.exists()
+
+    webhooks.forget_wanted_here()  # as the bound passing does
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    assert WebhookNotification.objects.get().event_type == "loyalty.event.created"
+
+
+@override_settings(WEBHOOK_LOCAL_SECONDS=0.5)
+def test_a_subscription_added_elsewhere_applies_within_the_bound(
+    receiver, account, reasons, manager
+):
+    actor = Actor.of_operator(manager)
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    subscribe_elsewhere(receiver)
+    added_at = time.monotonic()
+    while not WebhookNotification.objects.exists():
+        assert time.monotonic() - added_at < 0.5 + 0.5, "still not notified after the bound"
+        time.sleep(0.05)
+        services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+
+
+def test_a_subscription_added_here_applies_at_once(receiver, account, reasons, manager):
+    actor = Actor.of_operator(manager)
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    webhooks.create_subscription(
+        notification_url=receiver.url, event_types=["loyalty.event.created"], actor=actor
+    )
+    services.adjust_points(account=account, points=1, reason=reasons["REWARD"], actor=actor)
+    assert WebhookNotification.objects.count() == 1
 
 
 # --- Retries, order, failure -------------------------------------------------------------------
