@@ -155,6 +155,8 @@ class LoyaltyEvent(models.Model):
     )
     order_id = models.CharField(max_length=191, null=True, blank=True)
     location_id = models.CharField(max_length=191, blank=True)
+    # Unique where set: on PostgreSQL a partial unique index keeps this field's and
+    # `counterpart`'s rule without an entry for every event that has none (migration 0015).
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
