@@ -38,10 +38,28 @@ EVENT_PREFETCHES = (
 )
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What a reader shows of each event besides its own columns: the relations joined into
+    the page's statement and those read in one query each for the whole page. A face that
+    shows less (an API's JSON) reads less; none reads a relation per row."""
+
+    joins: tuple[str, ...] = ()
+    prefetches: tuple[str, ...] = ()
+
+    def read(self, events: QuerySet[LoyaltyEvent]) -> QuerySet[LoyaltyEvent]:
+        return events.select_related(*self.joins).prefetch_related(*self.prefetches)
+
+
+# A console history row: the account's page.
+HISTORY_ROW = Shown(EVENT_JOINS, EVENT_PREFETCHES)
+# The explorer's row also names the customer.
+EXPLORER_ROW = Shown(("account", *EVENT_JOINS), EVENT_PREFETCHES)
+
+
 def with_details(events: QuerySet[LoyaltyEvent], *joins: str) -> QuerySet[LoyaltyEvent]:
-    """`events` with what a history row shows (EVENT_JOINS and EVENT_PREFETCHES), plus
-    `joins`."""
-    return events.select_related(*joins, *EVENT_JOINS).prefetch_related(*EVENT_PREFETCHES)
+    """`events` with what a history row shows (HISTORY_ROW), plus `joins`."""
+    return Shown((*joins, *EVENT_JOINS), EVENT_PREFETCHES).read(events)
 
 
 @dataclass(frozen=True)
@@ -132,21 +150,29 @@ def matching_events(*, query: EventQuery) -> QuerySet[LoyaltyEvent]:
 
 
 def event_page(
-    *, query: EventQuery, cursor: str | None = None, limit: int = 50
+    *,
+    query: EventQuery,
+    cursor: str | None = None,
+    limit: int = 50,
+    shown: Shown = EXPLORER_ROW,
 ) -> KeysetPage[LoyaltyEvent]:
     """One page of the matching events, newest first, by keyset (never OFFSET), with what
-    every face's rows show joined in, so that rendering a page costs no query per row."""
-    events = with_details(matching_events(query=query), "account")
-    return keyset_page(events, cursor=cursor, limit=limit)
+    the caller's rows show (`shown`) read with it, so that rendering a page costs no query
+    per row."""
+    return keyset_page(shown.read(matching_events(query=query)), cursor=cursor, limit=limit)
 
 
 def account_history(
-    *, account: LoyaltyAccount, cursor: str | None = None, limit: int = 25
+    *,
+    account: LoyaltyAccount,
+    cursor: str | None = None,
+    limit: int = 25,
+    shown: Shown = HISTORY_ROW,
 ) -> KeysetPage[LoyaltyEvent]:
     """An account's events, newest first, a page at a time. Every row is this account's, so
-    unlike `event_page` it does not join the account in."""
+    a console row does not join the account in."""
     events = matching_events(query=EventQuery(account_id=account.pk))
-    return keyset_page(with_details(events), cursor=cursor, limit=limit)
+    return keyset_page(shown.read(events), cursor=cursor, limit=limit)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ledger.models import LoyaltyEvent, Reason
-from ledger.selectors import EventQuery, event_page, matching_events
+from ledger.selectors import EventQuery, Shown, event_page, matching_events
 from ledger.selectors.events import EVENT_PREFETCHES
 from ledger.services import create_program
 from tests.factories import AccountFactory, api_client
@@ -188,6 +188,32 @@ def test_a_page_is_newest_first_with_the_rows_details_read_with_it(
     )
     assert [e.pk for e in rest.items] == [ledger["reward"].pk]
     assert rest.next_cursor is None
+
+
+def test_each_api_reads_what_its_rows_show_and_no_more(
+    ledger, manager, django_assert_max_num_queries, django_assert_num_queries
+):
+    from ledger.api.native.events import EVENT_ROW, event_output
+    from ledger.selectors.square import square_event
+
+    make_event(ledger["ann"], 30, type=Type.REVERSAL, reverses=ledger["redeem"], actor=manager)
+    query = EventQuery(program=ledger["program"])
+    everything = event_page(query=query, limit=50).items  # as the console reads them
+
+    # The native API: the reason, the author, the API client and the reversal.
+    with django_assert_max_num_queries(1 + len(EVENT_ROW.prefetches)):
+        page = event_page(query=query, limit=50, shown=EVENT_ROW)
+    with django_assert_num_queries(0):
+        native = [event_output(e) for e in page.items]
+    assert native == [event_output(e) for e in everything]
+    assert any(row["reversed_by"] for row in native) and any(row["actor"] for row in native)
+
+    # Square: the events' own columns, in one statement.
+    with django_assert_num_queries(1):
+        page = event_page(query=query, limit=50, shown=Shown())
+    with django_assert_num_queries(0):
+        square = [square_event(e) for e in page.items]
+    assert square == [square_event(e) for e in everything]
 
 
 # --- Every face reads the same events ------------------------------------------------------

@@ -17,7 +17,7 @@ from ledger.api.auth import NativeApiView
 from ledger.api.fields import StrictBooleanField
 from ledger.api.schema import native_errors
 from ledger.models import LoyaltyEvent
-from ledger.selectors import EventQuery, account_history, event_page
+from ledger.selectors import EventQuery, Shown, account_history, event_page
 from loyalty_admin.pagination import KeysetPage
 from loyalty_admin.timestamps import iso_datetime
 
@@ -94,6 +94,10 @@ class EventOutputSerializer(serializers.Serializer):
             return None
 
 
+# What `event_output` reads besides the event's own columns.
+EVENT_ROW = Shown(joins=("reason",), prefetches=("actor", "api_client", "reversed_by"))
+
+
 def event_output(event: LoyaltyEvent) -> dict:
     """`EventOutputSerializer(event).data`, built directly for the adjust response and the
     event pages: a DRF serializer deep-copies its declared fields on every instantiation and
@@ -155,6 +159,7 @@ class AccountEventListApi(NativeApiView):
             account=account,
             cursor=params.validated_data.get("cursor"),
             limit=params.validated_data["limit"],
+            shown=EVENT_ROW,
         )
         return Response(event_page_output(page))
 
@@ -194,6 +199,7 @@ class EventListApi(NativeApiView):
             query=query,
             cursor=params.validated_data.get("cursor"),
             limit=params.validated_data["limit"],
+            shown=EVENT_ROW,
         )
         return Response(event_page_output(page))
 

@@ -15,7 +15,7 @@ from ledger import lookups, services
 from ledger.api.auth import SquareApiView
 from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
-from ledger.selectors import EventQuery, event_page
+from ledger.selectors import EventQuery, Shown, event_page
 from ledger.selectors.square import SQUARE_TYPE_CHOICES, SQUARE_TYPE_OF, SQUARE_TYPES, square_event
 
 from .accounts import invalid, square_page
@@ -234,5 +234,6 @@ class EventSearchApi(SquareApiView):
             query=query,
             cursor=data.validated_data.get("cursor"),
             limit=data.validated_data.get("limit") or 30,
+            shown=Shown(),  # `square_event` reads only the event's own columns
         )
         return square_page("events", page, square_event)
