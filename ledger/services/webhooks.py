@@ -75,14 +75,12 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
 
 
 def _forget_wanted() -> None:
-    # Now, and again once committed: a writer may re-read the old list in between.
-    _remembered.forget()
-    webhook_delivery.shared_cache("delete", wanted_cache_key())
-
     def forget() -> None:
         _remembered.forget()
         webhook_delivery.shared_cache("delete", wanted_cache_key())
 
+    # Now, and again once committed: a writer may re-read the old list in between.
+    forget()
     transaction.on_commit(forget)
 
 
