@@ -6,8 +6,9 @@ and written with a few statements instead of four or five single-row statements 
 model instance is made on the way: the accounts and their open lots are read as plain values
 (uuids and timestamps, slow to read, come back as text and numbers), and rows are computed as
 tuples. On PostgreSQL the events go to one COPY, a thousand rows at a time, while the next
-thousand are computed; then the lots and consumptions, one COPY each, and one `UPDATE … FROM
-unnest(…)` each for the lots that existed before and for the accounts. Elsewhere `bulk_create`
+thousand are computed; then the lots and consumptions, one COPY each (sorted by account and by
+lot), and one `UPDATE … FROM unnest(…)` each for the lots that existed before and for the
+accounts. Elsewhere `bulk_create`
 and one UPDATE per row do the same.
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import isodate
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
@@ -95,6 +97,18 @@ class BulkAccount:
         return self.merged_into_id is not None
 
 
+def _binary_cursor():
+    """A cursor on the connection (PostgreSQL) whose `%b` parameters travel in the binary
+    format: a list of fifty thousand uuids, times or strings goes four to ten times faster so
+    than spelled out as a text literal, as Django's client-side binding does. Django's wrapper
+    stays around it (query logging, execute wrappers)."""
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
 # The columns `read_accounts` selects, in the order of BulkAccount's arguments after program.
 _ACCOUNT_COLUMNS = ("id", "balance", "lifetime_points", "updated_at", "merged_into_id")
 
@@ -107,12 +121,12 @@ def read_accounts(
     PostgreSQL in one statement, `= ANY` of the values)."""
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(LoyaltyAccount._meta.db_table)
-        with connection.cursor() as cursor:
+        with _binary_cursor() as cursor:
             # The time as microseconds: read many times faster than a timestamp.
             cursor.execute(
                 f"SELECT {column}, id, balance, lifetime_points, "
                 "(extract(epoch FROM updated_at) * 1000000)::bigint, merged_into_id "
-                f"FROM {table} WHERE program_id = %s AND {column} = ANY(%s) ORDER BY id"
+                f"FROM {table} WHERE program_id = %s AND {column} = ANY(%b) ORDER BY id"
                 + (" FOR UPDATE" if lock else ""),
                 [program.pk, values],
             )
@@ -184,6 +198,8 @@ class _Lot:
 # existing lot of its account (events' times only grow), it comes after those that expire when
 # it does, and after the lots made before it.
 _lot_order = operator.attrgetter("order")
+_lot_account = operator.attrgetter("account_id")
+_consumed_lot = operator.itemgetter(1)
 
 
 def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
@@ -194,11 +210,11 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
         # which are read many times faster than uuids and timestamps.
         by_text = {str(pk): queue for pk, queue in open_lots.items()}
         table = connection.ops.quote_name(PointLot._meta.db_table)
-        with connection.cursor() as cursor:
+        with _binary_cursor() as cursor:
             cursor.execute(
                 "SELECT account_id::text, id, remaining, "
                 "(extract(epoch FROM expires_at) * 1000000)::bigint "
-                f"FROM {table} WHERE is_open AND account_id = ANY(%s) "
+                f"FROM {table} WHERE is_open AND account_id = ANY(%b) "
                 "ORDER BY account_id, expires_at ASC NULLS LAST, created_at, id",
                 [account_ids],
             )
@@ -349,9 +365,9 @@ def _update_rows(model, fields: tuple[str, ...], rows: list[tuple]) -> None:
     types = [pk.db_type(connection)] + [
         model._meta.get_field(f).db_type(connection) for f in fields
     ]
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    arrays = ", ".join(f"%b::{t}[]" for t in types)
     assignments = ", ".join(f"{f} = v.{f}" for f in fields)
-    with connection.cursor() as cursor:
+    with _binary_cursor() as cursor:
         # Each row found through the primary key: from a few thousand rows up the planner
         # would rather read the whole table to join it by hash, which takes longer the larger
         # the table is, whereas the file's rows are few of it. For this statement only.
@@ -525,6 +541,11 @@ def write_lines(
             if progress is not None:
                 progress(len(events))
     _notify(events, event_fixed, [a.pk for a in accounts])
+    # The lots in the order of their accounts (each account's still in file order), and the
+    # consumptions in the order of their lots: the indexes keyed by account (open lots) and by
+    # lot, and the foreign key checks at commit, then visit each page once, in order, rather
+    # than as the file's customers come.
+    lots.sort(key=_lot_account)
     for lot, pk in zip(lots, _allocate_ids(PointLot, len(lots)), strict=True):
         lot.pk = pk
     made = _insert_rows(
@@ -543,7 +564,10 @@ def write_lines(
     _insert_rows(
         LotConsumption,
         _CONSUMPTION_COLUMNS,
-        [(event_id, lot.pk, taken) for event_id, lot, taken in consumptions],
+        sorted(
+            [(event_id, lot.pk, taken) for event_id, lot, taken in consumptions],
+            key=_consumed_lot,
+        ),
         {},
     )
     _update_rows(
