@@ -309,7 +309,13 @@ class IdempotencyRecord(models.Model):
 class PointLot(models.Model):
     """Points from one positive event that have not been spent or expired yet."""
 
-    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="lots")
+    # Always the event's account. Every read by account is of the open lots, which the partial
+    # index lot_open_by_expiry serves; an index over every lot ever made (most of them spent)
+    # would cost each new lot one more entry, at a random place, for no reader. A repair that
+    # reads all of an account's lots finds them through its events.
+    account = models.ForeignKey(
+        LoyaltyAccount, on_delete=models.PROTECT, related_name="lots", db_index=False
+    )
     # Usually one lot per event; the receiving half of a transfer or merge carries several,
     # each with the expiry date of the lot it came from.
     event = models.ForeignKey(LoyaltyEvent, on_delete=models.PROTECT, related_name="lots")

@@ -50,7 +50,7 @@ WHERE balance_after <> prev_balance + points
 _LOTS_MISMATCH = """
 SELECT a.id, a.balance, COALESCE(SUM(l.remaining), 0)
 FROM accounts_loyaltyaccount a
-LEFT JOIN ledger_pointlot l ON l.account_id = a.id
+LEFT JOIN ledger_pointlot l ON l.account_id = a.id AND l.is_open
 {where}
 GROUP BY a.id, a.balance
 HAVING COALESCE(SUM(l.remaining), 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END

@@ -45,8 +45,9 @@ def expire_points(*, account: LoyaltyAccount, now: datetime | None = None) -> Lo
 def rebuild_lots(*, account: LoyaltyAccount) -> None:
     """Recompute the account's lots from its events (they are derived data)."""
     account = lock(account)
-    LotConsumption.objects.filter(lot__account=account).delete()
-    PointLot.objects.filter(account=account).delete()
+    # A lot's event is on the lot's account: found through the events' index by account.
+    LotConsumption.objects.filter(lot__event__account=account).delete()
+    PointLot.objects.filter(event__account=account).delete()
     balance = 0
     for event in account.events.select_related("reverses").order_by("created_at", "id"):
         update_lots(account, event, balance)

@@ -13,6 +13,7 @@ from ledger.models import LoyaltyEvent, PointLot
 from ledger.selectors import ledger_discrepancies, upcoming_expirations
 
 from ..conftest import postgres_only
+from ..factories import AccountFactory
 
 UI = LoyaltyEvent.Source.ADMIN_UI
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -163,6 +164,31 @@ def test_rebuilt_lots_equal_the_lots_kept_in_step(clock, program, account, reaso
     services.rebuild_lots(account=account)
 
     assert lots(account) == kept
+
+
+def test_rebuilding_one_account_leaves_every_other_accounts_lots(
+    clock, program, account, reasons, manager
+):
+    other = AccountFactory(program=program)
+    adjust(account, 30, reasons["REWARD"], manager)
+    adjust(other, 50, reasons["REWARD"], manager)
+    clock.shift(timedelta(days=1))
+    services.transfer_points(
+        source=other,
+        target=account,
+        points=20,
+        reason="Household",
+        actor=services.Actor.of_operator(manager, source=UI),
+    )
+    adjust(other, -10, reasons["REDEEM_DISCOUNT"], manager)
+    kept, kept_other = lots(account), lots(other)
+    assert len(kept) == 2  # its own and the one the transfer brought
+
+    services.rebuild_lots(account=account)
+
+    assert lots(account) == kept
+    assert lots(other) == kept_other
+    assert ledger_discrepancies() == []
 
 
 def test_upcoming_expirations_group_points_by_deadline(clock, program, account, reasons, manager):
