@@ -324,7 +324,7 @@ class PointLot(models.Model):
     # Kept by the database. The open-lot indexes are partial on it rather than on `remaining`,
     # so that spending part of a lot changes no indexed column: with room on the page
     # (fillfactor, migration 0014) PostgreSQL then writes the new row version beside the old
-    # one and touches none of the lot's five indexes (a HOT update).
+    # one and touches none of the lot's four indexes (a HOT update).
     is_open = models.GeneratedField(
         expression=Q(remaining__gt=0), output_field=models.BooleanField(), db_persist=True
     )
