@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from ledger import lookups, services
 from ledger.api.auth import NativeApiView
-from ledger.api.fields import PointsField, StrictBooleanField
+from ledger.api.fields import BodySerializer, PointsField, StrictBooleanField
 from ledger.api.schema import native_errors
 from ledger.models import ApprovalRequest, Reason
 
@@ -37,7 +37,7 @@ class ReasonOutputSerializer(serializers.Serializer):
     requires_note = serializers.BooleanField()
 
 
-class AdjustmentInputSerializer(serializers.Serializer):
+class AdjustmentInputSerializer(BodySerializer):
     # No length limits here: the ledger refuses what is too long, with the same code in
     # every face.
     reason = serializers.CharField(help_text="A reason code, e.g. REWARD (any case).")

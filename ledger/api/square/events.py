@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from ledger import lookups, services
 from ledger.api.auth import SquareApiView
-from ledger.api.fields import PointsField, StrictBooleanField, StrictIntegerField
+from ledger.api.fields import BodySerializer, PointsField, StrictBooleanField, StrictIntegerField
 from ledger.api.schema import square_errors
 from ledger.selectors import EventQuery, Shown, event_page
 from ledger.selectors.square import SQUARE_TYPE_CHOICES, SQUARE_TYPE_OF, SQUARE_TYPES, square_event
@@ -54,7 +54,7 @@ class AccumulatePointsInputSerializer(serializers.Serializer):
     order_id = serializers.CharField(max_length=191, required=False, allow_null=True)
 
 
-class AdjustPointsInputSerializer(serializers.Serializer):
+class AdjustPointsInputSerializer(BodySerializer):
     points = PointsField()
     # Up to 3,500 characters, as Square documents; the ledger enforces the limit.
     reason = serializers.CharField(
@@ -118,7 +118,7 @@ class AdjustPointsApi(SquareApiView):
         "allow_negative": "allow_negative_balance",
     }
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BodySerializer):
         idempotency_key = serializers.CharField(min_length=1, max_length=128)
         adjust_points = AdjustPointsInputSerializer()
         allow_negative_balance = StrictBooleanField(required=False, allow_null=True)

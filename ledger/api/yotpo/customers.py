@@ -14,7 +14,13 @@ from rest_framework.response import Response
 
 from ledger import lookups, services
 from ledger.api.auth import YotpoApiView
-from ledger.api.fields import PointsField, QueryBooleanField, StrictBooleanField, constant
+from ledger.api.fields import (
+    BodySerializer,
+    PointsField,
+    QueryBooleanField,
+    StrictBooleanField,
+    constant,
+)
 from ledger.api.schema import native_errors
 from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.selectors import history_with_pending, purchases, rewards_taken, upcoming_expirations
@@ -142,7 +148,7 @@ class PointsAdjustApi(YotpoApiView):
         "note": "reason",
     }
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BodySerializer):
         customer_email = serializers.EmailField(max_length=254, required=False)
         customer_id = serializers.CharField(max_length=191, required=False)
         point_adjustment_amount = PointsField()
