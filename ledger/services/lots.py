@@ -6,6 +6,7 @@ Lots are derived data, kept in the event's transaction: for every account the lo
 points add up to max(balance, 0).
 """
 
+import functools
 from datetime import datetime
 
 import isodate
@@ -21,7 +22,12 @@ def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
     """When points earned at `earned_at` expire under the program's policy (None: never)."""
     if not program.expiration_policy:
         return None
-    return earned_at + isodate.parse_duration(program.expiration_policy)
+    return earned_at + _duration(program.expiration_policy)
+
+
+# A program's policy, parsed once per process rather than once per positive event (the
+# policies are few; a parsed one is an immutable value).
+_duration = functools.lru_cache(maxsize=64)(isodate.parse_duration)
 
 
 def open_lots(account: LoyaltyAccount) -> QuerySet[PointLot]:
