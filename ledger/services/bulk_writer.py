@@ -8,8 +8,8 @@ model instance is made on the way: the accounts and their open lots are read as 
 tuples. On PostgreSQL the events go to one COPY, a thousand rows at a time, while the next
 thousand are computed; then the lots and consumptions, one COPY each (sorted by account and by
 lot), and one `UPDATE … FROM unnest(…)` each for the lots that existed before and for the
-accounts. Elsewhere `bulk_create`
-and one UPDATE per row do the same.
+accounts; the long lists travel as binary parameters. Elsewhere `bulk_create` and one UPDATE
+per row do the same.
 """
 
 import bisect
