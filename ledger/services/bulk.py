@@ -302,7 +302,9 @@ def _apply_atomically(
     batch.applied_at = timezone.now()
     batch.errors = []
     batch.failure = ""
-    batch.save()
+    # Not the file's content, which the apply only read: written again, a large file's text
+    # would be sent, compressed and logged once more.
+    batch.save(update_fields=["status", "rows_applied", "applied_at", "errors", "failure"])
     return batch
 
 
