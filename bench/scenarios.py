@@ -325,13 +325,12 @@ class _Statements:
             return execute(sql, params, many, context)
 
         original_copy = psycopg.Cursor.copy
-        sent = self.sent
 
         @contextlib.contextmanager
         def copy(cursor, statement, *args, **kwargs):
             with original_copy(cursor, statement, *args, **kwargs) as writer:
                 chunks: list = []
-                sent.append(("copy", statement, chunks, False))
+                self.sent.append(("copy", statement, chunks, False))
                 write = writer.write
                 writer.write = lambda data: (chunks.append(data), write(data))[1]
                 yield writer

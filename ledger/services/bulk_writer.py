@@ -100,7 +100,7 @@ class BulkAccount:
         return self.merged_into_id is not None
 
 
-def _binary_cursor():
+def _server_binding_cursor():
     """A cursor on the connection (PostgreSQL) that sends its parameters apart from the
     statement (server-side binding), `%b` ones in the binary format: a list of fifty thousand
     strings goes four to ten times faster so than spelled out as a text literal, as Django's
@@ -144,7 +144,7 @@ def read_accounts(
     PostgreSQL in one statement, `= ANY` of the values)."""
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(LoyaltyAccount._meta.db_table)
-        with _binary_cursor() as cursor:
+        with _server_binding_cursor() as cursor:
             # The time as microseconds: read many times faster than a timestamp.
             cursor.execute(
                 f"SELECT {column}, id::text, balance, lifetime_points, "
@@ -232,7 +232,7 @@ def _load_open_lots(account_ids: list) -> dict[object, list[_Lot]]:
         # Text and numbers come back (the account's id as text, as the accounts' pks are, and
         # the expiry in microseconds), which are read many times faster than uuids and times.
         table = connection.ops.quote_name(PointLot._meta.db_table)
-        with _binary_cursor() as cursor:
+        with _server_binding_cursor() as cursor:
             cursor.execute(
                 "SELECT account_id::text, id, remaining, "
                 "(extract(epoch FROM expires_at) * 1000000)::bigint "
@@ -418,7 +418,7 @@ def _update_rows(model, fields: tuple[str, ...], rows: list[tuple]) -> None:
     ]
     arrays = ", ".join(f"%s::{t}[]" for t in types)
     assignments = ", ".join(f"{f} = v.{f}" for f in fields)
-    with _binary_cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         # Each row found through the primary key: from a few thousand rows up the planner
         # would rather read the whole table to join it by hash, which takes longer the larger
         # the table is, whereas the file's rows are few of it. For this statement only.

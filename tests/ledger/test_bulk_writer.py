@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from ledger import services
 from ledger.models import BulkBatch
 from ledger.services import Actor
-from ledger.services.bulk_writer import _array_text, _binary_cursor
+from ledger.services.bulk_writer import _array_text, _server_binding_cursor
 
 from ..factories import AccountFactory
 
@@ -35,7 +35,7 @@ needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason=
     ],
 )
 def test_an_array_text_reaches_the_database_as_the_same_values(values, kind):
-    with _binary_cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(f"SELECT unnest(%s::{kind}[])", [_array_text(values)])
         back = [row[0] for row in cursor.fetchall()]
     assert [str(v) for v in back] == [str(v) for v in values]
