@@ -381,11 +381,14 @@ def _inserting(
 
 
 def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], fixed: dict) -> list:
-    """Insert rows at once (see `_inserting`)."""
-    if not rows:
-        return []
-    with _inserting(model, columns, fixed) as insert:
-        return insert(rows)
+    """Insert rows (see `_inserting`), a thousand at a time: on PostgreSQL the database stores
+    each thousand while the next is formatted, instead of waiting for the whole text."""
+    made: list = []
+    if rows:
+        with _inserting(model, columns, fixed) as insert:
+            for start in range(0, len(rows), BULK_WRITE_ROWS):
+                made += insert(rows[start : start + BULK_WRITE_ROWS])
+    return made
 
 
 def _allocate_ids(model, count: int) -> list[int | None]:
