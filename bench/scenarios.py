@@ -244,6 +244,10 @@ def reads(results: Results, data: Data, size) -> None:
         ),
         "Account page": ([f"/accounts/{pk}/" for pk in ids], False),
         "History explorer, unfiltered": (["/history/"], False),
+        "History explorer's totals and chart (HTMX, asked for once the page shows)": (
+            ["/history/summary"],
+            True,
+        ),
         "Reversal form (HTMX, when opened)": (
             [
                 f"/events/{pk}/reverse/form?origin=account"

@@ -6,7 +6,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from ledger.selectors import EXPORT_COLUMNS, export_rows, history_overview
+from ledger import selectors
+from ledger.selectors import EXPORT_COLUMNS, event_page, export_rows
 from loyalty_admin.decorators import manager_required
 from loyalty_admin.pagination import InvalidCursor
 
@@ -17,13 +18,14 @@ from .forms import HistoryFilterForm
 @require_GET
 @manager_required
 def history(request: HttpRequest) -> TemplateResponse:
+    """A page of the matching events. Their totals and chart come in a second request
+    (`history_summary`), so the page shows at once however many events match."""
     form = HistoryFilterForm(request.GET, program=request.program)
     context: dict = {"form": form}
     if form.is_valid():
         try:
-            context["overview"] = history_overview(
-                query=form.filters(),
-                cursor=request.GET.get("cursor") or None,
+            context["page"] = event_page(
+                query=form.filters(), cursor=request.GET.get("cursor") or None
             )
         except InvalidCursor as exc:
             raise BadRequest(str(exc)) from exc
@@ -32,6 +34,22 @@ def history(request: HttpRequest) -> TemplateResponse:
     if request.htmx and not request.htmx.history_restore_request:
         template_name += "#results"
     return TemplateResponse(request, template_name, context, status=200 if form.is_valid() else 422)
+
+
+@require_GET
+@manager_required
+def history_summary(request: HttpRequest) -> TemplateResponse:
+    """The totals and the chart of the events the explorer's filters match."""
+    form = HistoryFilterForm(request.GET, program=request.program)
+    if not form.is_valid():
+        context = {"form": form}
+        return TemplateResponse(request, "ledger/history.html#summary-refused", context, status=422)
+    context = {
+        "form": form,
+        "query": form.query_string(),
+        "summary": selectors.history_summary(query=form.filters()),
+    }
+    return TemplateResponse(request, "ledger/history.html#summary", context)
 
 
 @require_GET

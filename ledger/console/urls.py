@@ -49,6 +49,7 @@ urlpatterns = [
     path("reasons/<int:reason_id>/", reasons.reason_change, name="reason-change"),
     path("reasons/<int:reason_id>/active", reasons.reason_active, name="reason-active"),
     path("history/", history.history, name="history"),
+    path("history/summary", history.history_summary, name="history-summary"),
     path("history/export.csv", history.history_export, name="history-export"),
     path("events/<uuid:event_id>/", reversals.event_detail, name="event"),
     path("events/<uuid:event_id>/reverse", reversals.event_reverse, name="event-reverse"),

@@ -303,18 +303,12 @@ def export_rows(*, query: EventQuery, chunk_size: int = 2_000) -> Iterator[tuple
 
 
 @dataclass(frozen=True)
-class HistoryOverview:
-    page: KeysetPage[LoyaltyEvent]
+class HistorySummary:
     totals: HistoryTotals
     chart: dict
 
 
-def history_overview(
-    *, query: EventQuery, cursor: str | None = None, limit: int = 50
-) -> HistoryOverview:
-    """What the explorer shows for a query: a page, the totals and the chart."""
-    return HistoryOverview(
-        page=event_page(query=query, cursor=cursor, limit=limit),
-        totals=history_totals(query=query),
-        chart=points_by_day(query=query),
-    )
+def history_summary(*, query: EventQuery) -> HistorySummary:
+    """The explorer's totals and chart for a query. They aggregate every matching event, so
+    the explorer asks for them apart from its page of events, which shows first."""
+    return HistorySummary(totals=history_totals(query=query), chart=points_by_day(query=query))

@@ -139,6 +139,12 @@ def test_the_chart_is_drawn_again_after_a_filter(page, manager, busy_customer, r
     log_in(page, manager)
     page.goto("/history/")
     page.wait_for_function(CHART_HAS_DATA)
+    # The totals come after the page, once, in place of the line that says they are coming.
+    expect(page.locator(".totals")).to_have_count(1)
+    expect(page.locator('[data-total="count"]')).to_have_text(
+        f"{LoyaltyEvent.objects.filter(program_id=busy_customer.program_id).count():,}"
+    )
+    expect(page.get_by_text("Counting the matching events…")).to_have_count(0)
 
     page.select_option("#id_sign", "added")
     page.wait_for_url("**sign=added**")

@@ -3,6 +3,8 @@ import json
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ledger.models import LoyaltyEvent
@@ -71,13 +73,21 @@ def _get(client, query: str = "", **headers):
     return client.get(reverse("history") + ("?" + query if query else ""), **headers)
 
 
+def _summary(response):
+    """What the page asks for once it shows: the totals and chart of its own filters."""
+    asked = re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)
+    summary = response.client.get(html.unescape(asked.group(1)), **HX)
+    assert summary.status_code == 200
+    return summary
+
+
 def _totals(response) -> tuple:
-    totals = response.context["overview"].totals
+    totals = _summary(response).context_data["summary"].totals
     return totals.count, totals.added, totals.removed, totals.net
 
 
 def _ids(response) -> list:
-    return [e.pk for e in response.context["overview"].page.items]
+    return [e.pk for e in response.context["page"].items]
 
 
 def test_it_shows_the_last_30_days_by_default_with_totals(manager_client, ledger):
@@ -88,8 +98,43 @@ def test_it_shows_the_last_30_days_by_default_with_totals(manager_client, ledger
     assert set(_ids(response)) == {
         ledger[k].pk for k in ("square", "bulk", "yotpo", "redeem", "reward")
     }
-    assert 'data-total="net">+377<' in response.text
-    assert 'data-total="removed">−230<' in response.text
+    summary = _summary(response).text
+    assert 'data-total="net">+377<' in summary
+    assert 'data-total="removed">−230<' in summary
+
+
+def test_the_page_shows_before_anything_is_counted(manager_client, ledger):
+    with CaptureQueriesContext(connection) as page_queries:
+        response = _get(manager_client)
+
+    # The page reads its rows of events only; it asks for their totals and chart once it shows.
+    aggregates = [
+        q["sql"]
+        for q in page_queries
+        if '"ledger_loyaltyevent"' in q["sql"] and ("COUNT(" in q["sql"] or "SUM(" in q["sql"])
+    ]
+    assert aggregates == []
+    assert "Counting the matching events…" in response.text
+    assert 'data-total="count"' not in response.text
+    assert response.text.count('id="history-summary"') == 1
+    assert "date_from=" in re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)[1]
+
+
+def test_the_summary_names_a_wrong_filter(manager_client, ledger):
+    response = manager_client.get(
+        reverse("history-summary") + "?date_from=2025-02-01&date_to=2025-01-01", **HX
+    )
+
+    assert response.status_code == 422
+    assert "The end date is before the start date." in response.text
+    assert 'data-total="count"' not in response.text
+
+
+def test_only_managers_see_the_summary(agent_client, ledger):
+    response = agent_client.get(reverse("history-summary"), **HX)
+
+    assert response.status_code == 403
+    assert 'data-total="count"' not in response.content.decode()
 
 
 def test_it_shows_everything_when_the_dates_are_cleared(manager_client, ledger):
@@ -145,7 +190,8 @@ def test_it_orders_newest_first(manager_client, ledger):
 def test_it_charts_points_per_day_by_reason(manager_client, ledger):
     response = _get(manager_client)
 
-    chart = response.context["overview"].chart
+    summary = _summary(response)
+    chart = summary.context_data["summary"].chart
     days = [noon(n).date().isoformat() for n in (2, 1, 0)]
     assert chart["labels"] == days
     assert {d["label"]: d["data"] for d in chart["datasets"]} == {
@@ -155,9 +201,9 @@ def test_it_charts_points_per_day_by_reason(manager_client, ledger):
         "Reward customer": [100, 500, 0],
     }
     # The data rides on the canvas: htmx keeps no <script> of what a filter swaps in.
-    canvas = re.search(r'<canvas data-chart="([^"]*)"', response.text)
+    canvas = re.search(r'<canvas data-chart="([^"]*)"', summary.text)
     assert json.loads(html.unescape(canvas.group(1))) == chart
-    assert "<script id=" not in response.text
+    assert "<script id=" not in summary.text
 
 
 def test_it_refuses_inverted_ranges_next_to_the_filters(manager_client, ledger):
@@ -217,7 +263,7 @@ def test_it_links_to_the_next_page_with_the_filters(manager_client, program, acc
         make_event(account, n + 1, days_ago=n % 5)
 
     first = _get(manager_client, "sign=added")
-    cursor = first.context["overview"].page.next_cursor
+    cursor = first.context["page"].next_cursor
     second = _get(manager_client, f"sign=added&cursor={cursor}")
     fragment = _get(manager_client, f"sign=added&cursor={cursor}", **HX)
 

@@ -112,6 +112,7 @@ MATRIX: dict[str, Rule] = {
     "bulk-apply": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body=dict),
     "history": Rule("GET", CONSOLE_MANAGER),
     "history-export": Rule("GET", CONSOLE_MANAGER),
+    "history-summary": Rule("GET", CONSOLE_MANAGER),
     "event": Rule("GET", CONSOLE_OPERATOR),
     # Operators may post; the service refuses an agent (403) and reverses for a manager.
     "event-reverse": Rule("POST", (LOGIN, 403, 302, LOGIN, LOGIN, LOGIN), body_for=_reversal_form),
