@@ -19,7 +19,8 @@ from .forms import HistoryFilterForm
 @manager_required
 def history(request: HttpRequest) -> TemplateResponse:
     """A page of the matching events. Their totals and chart come in a second request
-    (`history_summary`), so the page shows at once however many events match."""
+    (`history_summary`), so the page shows at once however many events match; the next
+    and newest pages replace the events only."""
     form = HistoryFilterForm(request.GET, program=request.program)
     context: dict = {"form": form}
     if form.is_valid():
@@ -32,7 +33,9 @@ def history(request: HttpRequest) -> TemplateResponse:
         context["query"] = form.query_string()
     template_name = "ledger/history.html"
     if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#results"
+        # Paging swaps the events only: the totals and chart, the same for every page, stay.
+        paging = request.htmx.target == "history-events" and form.is_valid()
+        template_name += "#events" if paging else "#results"
     return TemplateResponse(request, template_name, context, status=200 if form.is_valid() else 422)
 
 

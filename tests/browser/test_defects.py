@@ -158,6 +158,34 @@ def test_the_chart_is_drawn_again_after_a_filter(page, manager, busy_customer, r
     )
 
 
+def test_older_events_keep_the_totals_in_place(page, manager, customer, reasons):
+    for points in range(1, 56):
+        adjust_points(
+            account=customer,
+            points=points,
+            reason=reasons["REWARD"],
+            actor=Actor.of_operator(manager),
+        )
+    events = LoyaltyEvent.objects.filter(program_id=customer.program_id).count()
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/history/summary" in r.url else None)
+    seen = watch_console(page)
+    log_in(page, manager)
+    page.goto("/history/")
+    expect(page.locator('[data-total="count"]')).to_have_text(f"{events:,}")
+    expect(page.locator("tr[id^='event-']")).to_have_count(50)
+
+    page.get_by_role("link", name="Older events").click()
+    page.wait_for_url("**cursor=**")
+
+    expect(page.locator("tr[id^='event-']")).to_have_count(events - 50)
+    expect(page.get_by_role("link", name="Newest events")).to_be_visible()
+    expect(page.locator(".totals")).to_have_count(1)
+    expect(page.locator('[data-total="count"]')).to_have_text(f"{events:,}")
+    assert len(asked) == 1  # the totals were counted once, for both pages
+    assert seen == []
+
+
 def test_search_shows_what_tells_people_apart(page, agent, program):
     for n, domain in enumerate(
         ("example.com", "example.org", "mail.example.net", "ali.family.example")

@@ -275,5 +275,21 @@ def test_it_links_to_the_next_page_with_the_filters(manager_client, program, acc
     assert _totals(second) == _totals(first) == (55, sum(range(1, 56)), 0, sum(range(1, 56)))
 
 
+def test_paging_replaces_the_events_and_keeps_the_totals(manager_client, program, account):
+    for n in range(55):
+        make_event(account, n + 1, days_ago=n % 5)
+    first = _get(manager_client, "sign=added")
+    older = re.search(r'hx-get="([^"]+)"\s+hx-target="#history-events"', first.text)
+
+    second = manager_client.get(html.unescape(older[1]), HTTP_HX_TARGET="history-events", **HX)
+
+    assert second.status_code == 200
+    assert second.text.strip().startswith('<section id="history-events"')
+    assert second.text.count('<tr id="event-') == 5
+    # The totals and chart are the same on every page: not asked for again.
+    assert 'id="history-summary"' not in second.text
+    assert "Newest events" in second.text
+
+
 def test_it_refuses_a_forged_cursor(manager_client, ledger):
     assert _get(manager_client, "cursor=bm90LWEtY3Vyc29y").status_code == 400
