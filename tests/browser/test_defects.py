@@ -16,16 +16,21 @@ from .conftest import axe_violations, log_in, watch_console
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def busy_customer(customer, reasons, manager):
-    """Dana with a page of history: twenty-one events."""
-    for points in range(1, 21):
+def reward_times(customer, reasons, manager, times: int) -> None:
+    """`times` rewards of 1, 2, 3… points for the customer, by the manager."""
+    for points in range(1, times + 1):
         adjust_points(
             account=customer,
             points=points,
             reason=reasons["REWARD"],
             actor=Actor.of_operator(manager),
         )
+
+
+@pytest.fixture
+def busy_customer(customer, reasons, manager):
+    """Dana with a page of history: twenty-one events."""
+    reward_times(customer, reasons, manager, 20)
     customer.refresh_from_db()
     return customer
 
@@ -159,13 +164,7 @@ def test_the_chart_is_drawn_again_after_a_filter(page, manager, busy_customer, r
 
 
 def test_older_events_keep_the_totals_in_place(page, manager, customer, reasons):
-    for points in range(1, 56):
-        adjust_points(
-            account=customer,
-            points=points,
-            reason=reasons["REWARD"],
-            actor=Actor.of_operator(manager),
-        )
+    reward_times(customer, reasons, manager, 55)
     events = LoyaltyEvent.objects.filter(program_id=customer.program_id).count()
     asked = []
     page.on("request", lambda r: asked.append(r.url) if "/history/summary" in r.url else None)
