@@ -46,7 +46,7 @@ def history_summary(request: HttpRequest) -> TemplateResponse:
     form = HistoryFilterForm(request.GET, program=request.program)
     if not form.is_valid():
         context = {"form": form}
-        return TemplateResponse(request, "ledger/history.html#summary-refused", context, status=422)
+        return TemplateResponse(request, "ledger/history.html#filter-errors", context, status=422)
     context = {
         "form": form,
         "query": form.query_string(),
