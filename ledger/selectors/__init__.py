@@ -18,9 +18,7 @@ from .events import (
     event_page,
     export_rows,
     history_summary,
-    history_totals,
     matching_events,
-    points_by_day,
 )
 from .integrity import Discrepancy, ledger_discrepancies
 from .lots import ExpiryDeadline, upcoming_expirations
@@ -41,12 +39,10 @@ __all__ = [
     "event_page",
     "export_rows",
     "history_summary",
-    "history_totals",
     "history_with_pending",
     "ledger_discrepancies",
     "matching_events",
     "pending_approvals_count",
-    "points_by_day",
     "purchases",
     "recent_decisions",
     "rewards_taken",

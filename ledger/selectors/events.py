@@ -186,32 +186,35 @@ class HistoryTotals:
         return self.added + self.removed
 
 
-def history_totals(*, query: EventQuery) -> HistoryTotals:
-    """Count and sums of the matching events, in one aggregate query."""
-    sums = matching_events(query=query).aggregate(
-        count=Count("pk"),
-        added=Sum("points", filter=Q(points__gt=0)),
-        removed=Sum("points", filter=Q(points__lt=0)),
-    )
-    return HistoryTotals(
-        count=sums["count"], added=sums["added"] or 0, removed=sums["removed"] or 0
-    )
+@dataclass(frozen=True)
+class HistorySummary:
+    totals: HistoryTotals
+    chart: dict
 
 
-def points_by_day(*, query: EventQuery) -> dict:
-    """Net points per day (in the current time zone) and reason, as a chart's labels and
-    datasets."""
+def history_summary(*, query: EventQuery) -> HistorySummary:
+    """The explorer's totals and chart for a query: the count and sums of the matching events,
+    and their net points per day (in the current time zone) and reason, as a chart's labels
+    and datasets. Both come from one aggregate query, grouped by day, reason and type, since
+    they read every matching event: the explorer asks for them apart from its page of events,
+    which shows first."""
     rows = (
         matching_events(query=query)
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "reason__label", "type")
-        .annotate(points=Sum("points"))
+        .annotate(
+            count=Count("pk"),
+            added=Sum("points", filter=Q(points__gt=0), default=0),
+            removed=Sum("points", filter=Q(points__lt=0), default=0),
+        )
         .order_by("day")
     )
+    count = added = removed = 0
     days: list[str] = []
     series: dict[str, dict[str, int]] = {}
     types = dict(LoyaltyEvent.Type.choices)
     for row in rows:
+        count, added, removed = count + row["count"], added + row["added"], removed + row["removed"]
         day = row["day"].isoformat()
         if not days or days[-1] != day:
             days.append(day)
@@ -219,14 +222,17 @@ def points_by_day(*, query: EventQuery) -> dict:
             row["reason__label"] or types.get(row["type"], row["type"]).replace("_", " ").title()
         )
         by_day = series.setdefault(label, {})
-        by_day[day] = by_day.get(day, 0) + row["points"]
-    return {
+        by_day[day] = by_day.get(day, 0) + row["added"] + row["removed"]
+    chart = {
         "labels": days,
         "datasets": [
             {"label": label, "data": [by_day.get(day, 0) for day in days]}
             for label, by_day in sorted(series.items())
         ],
     }
+    return HistorySummary(
+        totals=HistoryTotals(count=count, added=added, removed=removed), chart=chart
+    )
 
 
 EXPORT_COLUMNS = (
@@ -300,15 +306,3 @@ def export_rows(*, query: EventQuery, chunk_size: int = 2_000) -> Iterator[tuple
         if len(rows) < chunk_size:
             return
         after = (rows[-1][1], rows[-1][0])
-
-
-@dataclass(frozen=True)
-class HistorySummary:
-    totals: HistoryTotals
-    chart: dict
-
-
-def history_summary(*, query: EventQuery) -> HistorySummary:
-    """The explorer's totals and chart for a query. They aggregate every matching event, so
-    the explorer asks for them apart from its page of events, which shows first."""
-    return HistorySummary(totals=history_totals(query=query), chart=points_by_day(query=query))

@@ -120,6 +120,19 @@ def test_the_page_shows_before_anything_is_counted(manager_client, ledger):
     assert "date_from=" in re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)[1]
 
 
+def test_the_summary_reads_the_matching_events_once(manager_client, ledger):
+    response = _get(manager_client)
+    with CaptureQueriesContext(connection) as summary_queries:
+        summary = _summary(response)
+
+    # The totals and the chart come from one aggregate over the matching events.
+    reads = [q["sql"] for q in summary_queries if '"ledger_loyaltyevent"' in q["sql"]]
+    assert len(reads) == 1
+    assert "GROUP BY" in reads[0]
+    chart = summary.context_data["summary"].chart
+    assert sum(sum(dataset["data"]) for dataset in chart["datasets"]) == 377
+
+
 def test_the_summary_names_a_wrong_filter(manager_client, ledger):
     response = manager_client.get(
         reverse("history-summary") + "?date_from=2025-02-01&date_to=2025-01-01", **HX
