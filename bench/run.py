@@ -1,6 +1,6 @@
 """`make bench`: every figure of docs/performance.md next to its reference, in one run.
 
-    uv run python -m bench.run            # 1M accounts, 5M events: 20 minutes or more
+    uv run python -m bench.run            # 1M accounts, 5M events: 11 to 40 minutes, by host
     uv run python -m bench.run --smoke    # small data, 2 s of load: CI's crash test
 
 It (re)creates its own database (BENCH_DATABASE_URL, default .../bench), seeds it, serves the
