@@ -133,11 +133,12 @@ def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def checkpoint(database_url: str) -> str:
-    """Write out what the seed and the top-up left for PostgreSQL's next checkpoint (gigabytes
-    on the full run), so that it is not written during whichever load step comes first: a
-    checkpoint spreads its writes over minutes, and the native and Square steps, which follow
-    the seed at once, would share the cores and the disk with it, where the bare view, a
-    minute later, would not. Needs a superuser or the pg_checkpoint role; a note says which."""
+    """Write out what the seed and the top-up left for PostgreSQL's next checkpoint (about half
+    a gigabyte of WAL on the full run), so that it is not written during whichever load step
+    comes first: a checkpoint spreads its writes over tens of seconds, and the native and
+    Square steps, which follow the seed at once, would share the cores and the disk with it,
+    where the bare view, a minute later, would not. Needs a superuser or the pg_checkpoint
+    role; a note says which."""
     started = time.monotonic()
     try:
         with psycopg.connect(database_url, autocommit=True) as conn:
