@@ -103,6 +103,20 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name))
 
 
+# The history explorer's chart is drawn, with data: for `page.wait_for_function`. A function,
+# not an expression: Playwright polls an expression with eval, which the pages'
+# Content-Security-Policy (script-src 'self') refuses, so such a wait can only pass when its
+# condition already holds at the first look; a function is called as it is, until it holds.
+CHART_HAS_DATA = """() => {
+  const canvas = document.querySelector('canvas[data-chart]');
+  const chart = canvas && Chart.getChart(canvas);
+  if (!chart || !chart.data.datasets.length) return false;
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) return true;
+  return false;
+}"""
+
+
 def axe_violations(page) -> list[str]:
     """Every axe-core violation on the page, whatever its impact."""
     from axe_playwright_python.sync_playwright import Axe

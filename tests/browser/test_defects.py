@@ -11,7 +11,7 @@ from ledger.models import LoyaltyEvent
 from ledger.services import Actor, adjust_points, approve_request, reverse_event, upload_bulk_file
 from tests.factories import AccountFactory, operator
 
-from .conftest import axe_violations, log_in, watch_console
+from .conftest import CHART_HAS_DATA, axe_violations, log_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -128,16 +128,6 @@ def test_rejecting_a_decided_request_says_who_decided_and_when(page, manager, he
 
     expect(item).to_contain_text(f"This request was already approved by {other.email} on ")
     expect(item).not_to_contain_text("Rejected. Nothing changed")
-
-
-CHART_HAS_DATA = """() => {
-  const canvas = document.querySelector('canvas[data-chart]');
-  const chart = canvas && Chart.getChart(canvas);
-  if (!chart || !chart.data.datasets.length) return false;
-  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) return true;
-  return false;
-}"""
 
 
 def test_the_chart_is_drawn_again_after_a_filter(page, manager, busy_customer, reasons):

@@ -11,7 +11,7 @@ from ledger.models import ApprovalRequest, LoyaltyEvent
 from ledger.services import Actor, adjust_points
 from loyalty_admin import audit
 
-from .conftest import axe_violations, log_in
+from .conftest import CHART_HAS_DATA, axe_violations, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,12 +74,6 @@ def test_it_takes_a_large_adjustment_through_approval(
     context.close()
 
 
-# A function, not an expression: Playwright polls an expression with eval, which the pages'
-# Content-Security-Policy (script-src 'self') refuses, so it could only pass when the chart
-# was already drawn at the first look; a function is called as it is, for as long as it takes.
-CHART_DRAWN = "() => Chart.getChart(document.querySelector('canvas[data-chart]')) !== undefined"
-
-
 def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
     # An agent's adjustment above the program's threshold is held for a manager.
     Program.objects.filter(pk=customer.program_id).update(approval_threshold=500)
@@ -92,7 +86,7 @@ def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
 
     page.goto("/history/")
     expect(page.locator("canvas[data-chart]")).to_be_visible()
-    page.wait_for_function(CHART_DRAWN)
+    page.wait_for_function(CHART_HAS_DATA)
     assert axe_violations(page) == []
     _shot(page, "history.png")
 
@@ -103,7 +97,7 @@ def test_manager_pages_are_accessible(page, manager, agent, customer, reasons):
     page.go_back()
     expect(page.locator("#history-results")).to_contain_text("Reward customer")
     expect(page.locator("#id_sign")).to_have_value("")
-    page.wait_for_function(CHART_DRAWN)
+    page.wait_for_function(CHART_HAS_DATA)
 
     page.locator("details.reverse summary").first.click()
     _shot(page, "history-reverse.png")
