@@ -73,10 +73,14 @@ def _get(client, query: str = "", **headers):
     return client.get(reverse("history") + ("?" + query if query else ""), **headers)
 
 
+def _summary_url(response) -> str:
+    """The URL the page asks for its totals and chart once it shows."""
+    return html.unescape(re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)[1])
+
+
 def _summary(response):
     """What the page asks for once it shows: the totals and chart of its own filters."""
-    asked = re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)
-    summary = response.client.get(html.unescape(asked.group(1)), **HX)
+    summary = response.client.get(_summary_url(response), **HX)
     assert summary.status_code == 200
     return summary
 
@@ -117,7 +121,7 @@ def test_the_page_shows_before_anything_is_counted(manager_client, ledger):
     assert "Counting the matching events…" in response.text
     assert 'data-total="count"' not in response.text
     assert response.text.count('id="history-summary"') == 1
-    assert "date_from=" in re.search(r'id="history-summary" hx-get="([^"]+)"', response.text)[1]
+    assert "date_from=" in _summary_url(response)
 
 
 def test_the_summary_reads_the_matching_events_once(manager_client, ledger):
