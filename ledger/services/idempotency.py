@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount
@@ -126,7 +126,7 @@ def idempotent(
         def run(**kwargs: Any) -> Any:
             key = kwargs.get("idempotency_key")
             if not key:
-                with transaction.atomic():
+                with statements.atomic():
                     return command(**kwargs)
             check_key(key)
             actor = kwargs["actor"]
@@ -138,17 +138,14 @@ def idempotent(
             }
             print_ = fingerprint(action, **request)
             try:
-                with transaction.atomic():
+                with statements.atomic():
                     outcome = command(**kwargs)
                     made = getattr(outcome, "made", outcome)  # an Adjustment names what it made
-                    try:
-                        statements.insert(
-                            IdempotencyRecord(
-                                scope=scope, key=key, fingerprint=print_, **_link(made)
-                            )
-                        )
-                    except IntegrityError as exc:
-                        raise _KeyTaken() from exc
+                    # Sent with the command's own writes, as one statement on PostgreSQL.
+                    statements.insert(
+                        IdempotencyRecord(scope=scope, key=key, fingerprint=print_, **_link(made)),
+                        if_taken=_KeyTaken,
+                    )
                     return outcome
             except _KeyTaken:
                 return replay(scope, key, print_)

@@ -10,14 +10,24 @@ converted by the same converters the ORM applies.
 Only plain inserts, updates of named columns and the account lock are done here; like
 `QuerySet.update()` and `bulk_create()`, they send no model signals (none is connected to
 the ledger's models).
+
+Inside `atomic()` on PostgreSQL, the inserts and updates are held and sent together, as one
+statement (a `WITH` of each), when the block ends or just before any other statement runs on
+the connection; each one's outcome (an auto id, the updated row's count) is applied then. An
+adjustment's event, lot, balance and idempotency record so cost one round trip instead of
+four, and the account's lock is held that much less. Elsewhere they are sent at once.
 """
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Field, Model
+from django.db.models.constants import OnConflict
 
 from accounts.models import LoyaltyAccount
 from loyalty_admin import rows
@@ -37,38 +47,54 @@ def _connection():
 
 
 @functools.cache
-def _insert(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...]]:
+def _insert(model: type[Model], vendor: str, skip_taken: bool) -> tuple[str, tuple[Field, ...]]:
     meta = model._meta
     fields = tuple(
         f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
     )
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    on_conflict = OnConflict.IGNORE if skip_taken else None
+    sql = "{} {} ({}) VALUES ({}) {}".format(
+        connection.ops.insert_statement(on_conflict=on_conflict),
         _quote(meta.db_table),
         ", ".join(_quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
-    )
-    if meta.auto_field is not None and connection.features.can_return_columns_from_insert:
+        connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None),
+    ).rstrip()
+    if meta.auto_field is not None:
+        if not connection.features.can_return_columns_from_insert:
+            raise DatabaseError("This database cannot return the ids of the rows it inserts.")
         sql += f" RETURNING {_quote(meta.auto_field.column)}"
     return sql, fields
 
 
-def insert(obj: M) -> M:
+def insert(obj: M, *, if_taken: type[Exception] | None = None) -> M:
     """INSERT `obj` (a new instance) as `obj.save()` would, in one statement; an
-    auto-incremented primary key is set on it."""
+    auto-incremented primary key is set on it (inside `atomic()`, when its writes are sent).
+
+    `if_taken`: a row that a unique constraint refuses is not written and this exception is
+    raised instead (inside `atomic()`, when its writes are sent, which undoes the block).
+    Only for a model with an auto id, whose absence tells that the row was refused."""
     model = type(obj)
     auto = model._meta.auto_field
     if auto is not None and obj.pk is not None:
         raise ValueError(f"insert() makes the {model.__name__}'s id; this one has one.")
+    if if_taken is not None and auto is None:
+        raise ValueError(f"if_taken needs an auto id to tell; {model.__name__} has none.")
     db = _connection()
-    sql, fields = _insert(model, db.vendor)
+    sql, fields = _insert(model, db.vendor, if_taken is not None)
     values = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
-    with db.cursor() as cursor:
-        cursor.execute(sql, values)
-        if auto is not None:
-            returned = cursor.fetchone() if cursor.description else None
-            setattr(obj, auto.attname, returned[0] if returned else cursor.lastrowid)
-    obj._state.adding = False
+    obj._state.adding = False  # it is written, or the transaction fails
     obj._state.db = db.alias
+    if auto is None:
+        _write(db, _Write(sql, values, None, _nothing, (model._meta.db_table, obj.pk)))
+        return obj
+
+    def inserted(returned: object) -> None:
+        if returned is None:
+            raise if_taken()
+        setattr(obj, auto.attname, returned)
+
+    _write(db, _Write(sql, values, _RETURNED, inserted, None))
     return obj
 
 
@@ -85,16 +111,19 @@ def _update(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[st
 
 
 def update(obj: Model, names: Sequence[str]) -> None:
-    """`obj.save(update_fields=names)` in one statement: an UPDATE of those columns only."""
+    """`obj.save(update_fields=names)` in one statement: an UPDATE of those columns only.
+    DatabaseError if the row is not there (inside `atomic()`, when its writes are sent)."""
     model = type(obj)
     db = _connection()
     sql, fields = _update(model, tuple(names), db.vendor)
     values = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields]
     values.append(model._meta.pk.get_db_prep_value(obj.pk, db))
-    with db.cursor() as cursor:
-        cursor.execute(sql, values)
-        if cursor.rowcount != 1:
+
+    def updated(count: int) -> None:
+        if count != 1:
             raise DatabaseError(f"The {model.__name__} {obj.pk} to update is not there.")
+
+    _write(db, _Write(sql, values, _COUNTED, updated, (model._meta.db_table, obj.pk)))
 
 
 @functools.cache
@@ -140,3 +169,119 @@ def lock_account(pk: object) -> LoyaltyAccount | None:
     program = rows.instance(LoyaltyAccount.program.field.related_model, values[split:])
     LoyaltyAccount.program.field.set_cached_value(account, program)
     return account
+
+
+# What a write's statement gives back: the value its RETURNING names, or how many rows it
+# changed; None for nothing.
+_RETURNED, _COUNTED = "returned", "counted"
+
+
+@dataclass(slots=True)
+class _Write:
+    sql: str
+    params: list
+    gives: str | None
+    then: Callable[[object], None]  # called with what the statement gave back
+    row: tuple | None  # (table, primary key) of the row it writes, when known beforehand
+
+
+class _Held:
+    """The writes held on one connection until they are sent together (see the module's
+    docstring). Also the connection's execute wrapper: any other statement sends them first,
+    so that nothing ever reads around a held write, in any order the code runs."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+        self.held: list[_Write] = []
+        self.rows: set[tuple] = set()
+
+    def add(self, write: _Write) -> None:
+        # Two changes to one row in one statement would see the same snapshot, not each other.
+        if write.row is not None and write.row in self.rows:
+            self.send()
+        self.held.append(write)
+        if write.row is not None:
+            self.rows.add(write.row)
+
+    def send(self) -> None:
+        held, self.held, self.rows = self.held, [], set()
+        if len(held) == 1:
+            _execute(self.db, held[0])
+        elif held:
+            with self.db.cursor() as cursor:
+                cursor.execute(
+                    _together(tuple((w.sql, w.gives) for w in held)),
+                    [value for w in held for value in w.params],
+                )
+                gave = iter(cursor.fetchone())
+            for write in held:
+                write.then(next(gave) if write.gives else None)
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.held:
+            self.send()
+        return execute(sql, params, many, context)
+
+
+def _nothing(_: object) -> None:
+    pass
+
+
+_holding: contextvars.ContextVar[_Held | None] = contextvars.ContextVar(
+    "statements_holding", default=None
+)
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """`transaction.atomic()` whose inserts and updates (these, not the ORM's) are held and
+    sent as one statement at its end, on PostgreSQL; elsewhere, and inside another such
+    block, they go at once. If the block raises, what it held is dropped with the rest of
+    its transaction (or savepoint)."""
+    db = _connection()
+    with transaction.atomic(using=db.alias):
+        if db.vendor != "postgresql" or _holding.get() is not None:
+            yield
+            return
+        held = _Held(db)
+        token = _holding.set(held)
+        try:
+            with db.execute_wrapper(held):
+                yield
+                held.send()
+        finally:
+            _holding.reset(token)
+
+
+def _write(db, write: _Write) -> None:
+    held = _holding.get()
+    if held is not None and held.db is db:
+        held.add(write)
+    else:
+        _execute(db, write)
+
+
+def _execute(db, write: _Write) -> None:
+    with db.cursor() as cursor:
+        cursor.execute(write.sql, write.params)
+        if write.gives == _RETURNED:
+            row = cursor.fetchone()
+            write.then(row[0] if row else None)
+        else:
+            write.then(cursor.rowcount if write.gives == _COUNTED else None)
+
+
+@functools.lru_cache(maxsize=128)
+def _together(writes: tuple[tuple[str, str | None], ...]) -> str:
+    """One PostgreSQL statement running each write (a data-modifying WITH each), whose one
+    row gives back, in order, what each write gives."""
+    parts, gives = [], []
+    for n, (sql, what) in enumerate(writes):
+        if what == _COUNTED:
+            parts.append(f"w{n} AS ({sql} RETURNING 1)")
+            gives.append(f"(SELECT count(*) FROM w{n})")
+        else:
+            parts.append(f"w{n} AS ({sql})")
+            if what == _RETURNED:
+                gives.append(f"(SELECT * FROM w{n})")
+    return "WITH {} SELECT {}".format(", ".join(parts), ", ".join(gives) or "1")

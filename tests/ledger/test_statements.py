@@ -4,8 +4,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 from django.db.models import signals
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import LoyaltyAccount, Program
@@ -104,3 +105,137 @@ def test_no_model_signal_is_missed(model):
     connected to one of these models would silently miss the write path."""
     for signal in (signals.pre_save, signals.post_save):
         assert not signal.has_listeners(model), (signal, model)
+
+
+# statements.atomic(): the writes a block makes go together at its end (on PostgreSQL).
+
+
+def _event(account, points: int = 5) -> LoyaltyEvent:
+    return LoyaltyEvent(
+        program_id=account.program_id,
+        account=account,
+        type=LoyaltyEvent.Type.ADJUST_POINTS,
+        points=points,
+        affects_lifetime=True,
+        balance_after=account.balance + points,
+        lifetime_after=account.lifetime_points + points,
+        source=LoyaltyEvent.Source.SYSTEM,
+        created_at=timezone.now(),
+    )
+
+
+def _writes(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    ]
+
+
+class Taken(Exception):
+    pass
+
+
+def test_a_blocks_writes_go_as_one_statement_on_postgresql_and_read_back_alike(account):
+    with CaptureQueriesContext(connection) as captured, statements.atomic():
+        event = statements.insert(_event(account))
+        account.balance += 5
+        statements.update(account, ("balance",))
+        lot = statements.insert(
+            PointLot(
+                account=account, event=event, points=5, remaining=5, created_at=event.created_at
+            )
+        )
+        record = statements.insert(
+            IdempotencyRecord(scope="s", key="together", fingerprint="f" * 64, event=event),
+            if_taken=Taken,
+        )
+
+    assert len(_writes(captured)) == (1 if connection.vendor == "postgresql" else 4)
+    assert lot.pk is not None and record.pk is not None  # the ids came back at the end
+    assert fields_of(LoyaltyEvent.objects.get(pk=event.pk)) == fields_of(event)
+    assert fields_of(PointLot.objects.get(pk=lot.pk)) == fields_of(lot)
+    assert fields_of(IdempotencyRecord.objects.get(pk=record.pk)) == fields_of(record)
+    assert LoyaltyAccount.objects.get(pk=account.pk).balance == account.balance
+
+
+def test_a_read_inside_the_block_sees_the_writes_held_before_it(account):
+    with statements.atomic():
+        event = statements.insert(_event(account))
+        account.balance += 5
+        statements.update(account, ("balance",))
+
+        assert LoyaltyEvent.objects.filter(pk=event.pk).exists()
+        assert LoyaltyAccount.objects.get(pk=account.pk).balance == account.balance
+
+
+def test_a_second_update_of_a_held_row_is_not_lost(account):
+    start = account.balance
+    with statements.atomic():
+        account.balance = start + 1
+        statements.update(account, ("balance",))
+        account.balance = start + 2
+        statements.update(account, ("balance",))
+
+    assert LoyaltyAccount.objects.get(pk=account.pk).balance == start + 2
+
+
+def test_a_taken_row_raises_and_undoes_the_whole_block(account):
+    first = statements.insert(_event(account))
+    statements.insert(IdempotencyRecord(scope="s", key="once", fingerprint="a" * 64, event=first))
+    balance = LoyaltyAccount.objects.get(pk=account.pk).balance
+
+    with pytest.raises(Taken), statements.atomic():
+        second = statements.insert(_event(account))
+        account.balance += 5
+        statements.update(account, ("balance",))
+        statements.insert(
+            IdempotencyRecord(scope="s", key="once", fingerprint="b" * 64, event=second),
+            if_taken=Taken,
+        )
+
+    assert not LoyaltyEvent.objects.filter(pk=second.pk).exists()
+    assert LoyaltyAccount.objects.get(pk=account.pk).balance == balance
+    assert IdempotencyRecord.objects.get(scope="s", key="once").fingerprint == "a" * 64
+
+
+def test_a_block_that_raises_writes_nothing(account):
+    with (
+        CaptureQueriesContext(connection) as captured,
+        pytest.raises(RuntimeError),
+        statements.atomic(),
+    ):
+        event = statements.insert(_event(account))
+        raise RuntimeError("refused")
+
+    assert not LoyaltyEvent.objects.filter(pk=event.pk).exists()
+    if connection.vendor == "postgresql":
+        assert not any("ledger_loyaltyevent" in sql for sql in _writes(captured))
+
+
+def test_a_savepoint_rolled_back_inside_the_block_undoes_only_its_own_writes(account):
+    with statements.atomic():
+        kept = statements.insert(_event(account))
+        try:
+            with transaction.atomic():
+                dropped = statements.insert(_event(account, points=7))
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+
+    assert LoyaltyEvent.objects.filter(pk=kept.pk).exists()
+    assert not LoyaltyEvent.objects.filter(pk=dropped.pk).exists()
+
+
+def test_a_held_update_of_a_missing_row_fails_the_block(account):
+    ghost = LoyaltyAccount(pk=uuid.uuid4(), program=account.program, balance=1)
+    with pytest.raises(DatabaseError, match="not there"), statements.atomic():
+        event = statements.insert(_event(account))
+        statements.update(ghost, ("balance",))
+
+    assert not LoyaltyEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_if_taken_needs_an_auto_id(account):
+    with pytest.raises(ValueError, match="auto id"):
+        statements.insert(_event(account), if_taken=Taken)
