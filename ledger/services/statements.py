@@ -115,6 +115,9 @@ def update(obj: Model, names: Sequence[str]) -> None:
     DatabaseError if the row is not there (inside `atomic()`, when its writes are sent)."""
     model = type(obj)
     db = _connection()
+    held = _holding.get()
+    if obj.pk is None and held is not None:
+        held.send()  # an auto id still to come back from a held insert
     sql, fields = _update(model, tuple(names), db.vendor)
     values = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields]
     values.append(model._meta.pk.get_db_prep_value(obj.pk, db))

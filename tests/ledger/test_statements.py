@@ -239,3 +239,17 @@ def test_a_held_update_of_a_missing_row_fails_the_block(account):
 def test_if_taken_needs_an_auto_id(account):
     with pytest.raises(ValueError, match="auto id"):
         statements.insert(_event(account), if_taken=Taken)
+
+
+def test_an_update_of_a_row_inserted_in_the_block_gets_its_id_first(account):
+    event = statements.insert(_event(account))
+    with statements.atomic():
+        lot = statements.insert(
+            PointLot(
+                account=account, event=event, points=5, remaining=5, created_at=event.created_at
+            )
+        )
+        lot.remaining = 3
+        statements.update(lot, ("remaining",))
+
+    assert PointLot.objects.get(pk=lot.pk).remaining == 3
