@@ -105,11 +105,12 @@ def idempotent(
     argument. A replay returns what the first request made, passed through `result`; a
     different request under a used key raises IdempotencyConflict.
 
-    The command runs first and its result is remembered with one INSERT in its transaction, so
-    a first use costs one statement. When the key is already taken, the unique constraint
-    refuses that INSERT (after the other request commits, if it is still running): the run is
-    rolled back and the first result returned instead. A refused run checks for the key too,
-    so that a retry is answered with the first result even if the account has moved on since.
+    The command runs first and its result is remembered with one INSERT in its transaction,
+    sent with the command's own writes (`statements.atomic()`: one statement on PostgreSQL).
+    When the key is already taken, that INSERT writes nothing (after the other request
+    commits, if it is still running): the run is rolled back and the first result returned
+    instead. A refused run checks for the key too, so that a retry is answered with the first
+    result even if the account has moved on since.
     """
 
     def decorate(command: Callable) -> Callable:
