@@ -238,9 +238,10 @@ _holding: contextvars.ContextVar[_Held | None] = contextvars.ContextVar(
 @contextlib.contextmanager
 def atomic() -> Iterator[None]:
     """`transaction.atomic()` whose inserts and updates (these, not the ORM's) are held and
-    sent as one statement at its end, on PostgreSQL; elsewhere, and inside another such
-    block, they go at once. If the block raises, what it held is dropped with the rest of
-    its transaction (or savepoint)."""
+    sent as one statement at its end, on PostgreSQL (elsewhere they go at once). Inside
+    another such block it is a savepoint, and what is held goes out before the savepoint is
+    made and before it is released, as before any other statement. If the block raises, what
+    it held is dropped with the rest of its transaction (or savepoint)."""
     db = _connection()
     with transaction.atomic(using=db.alias):
         if db.vendor != "postgresql" or _holding.get() is not None:

@@ -253,3 +253,18 @@ def test_an_update_of_a_row_inserted_in_the_block_gets_its_id_first(account):
         statements.update(lot, ("remaining",))
 
     assert PointLot.objects.get(pk=lot.pk).remaining == 3
+
+
+def test_a_block_inside_a_block_keeps_or_undoes_its_writes_as_a_savepoint(account):
+    with statements.atomic():
+        outer = statements.insert(_event(account))
+        with statements.atomic():
+            kept = statements.insert(_event(account, points=6))
+        with pytest.raises(RuntimeError), statements.atomic():
+            dropped = statements.insert(_event(account, points=7))
+            raise RuntimeError("refused")
+        last = statements.insert(_event(account, points=8))
+
+    written = set(LoyaltyEvent.objects.filter(account=account).values_list("pk", flat=True))
+    assert {outer.pk, kept.pk, last.pk} <= written
+    assert dropped.pk not in written
