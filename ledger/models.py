@@ -291,8 +291,17 @@ class IdempotencyRecord(models.Model):
     scope = models.CharField(max_length=100)
     key = models.CharField(max_length=191)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request.")
+    # What the key's request made, read only from the record (a replay). No query looks a
+    # record up by its event, and events are never deleted (append-only), so the column has
+    # no index: an index on it would cost every adjustment one more entry at a random place
+    # (the events' ids are random) for no reader.
     event = models.ForeignKey(
-        LoyaltyEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        LoyaltyEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     response = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -268,3 +268,16 @@ def test_a_block_inside_a_block_keeps_or_undoes_its_writes_as_a_savepoint(accoun
     written = set(LoyaltyEvent.objects.filter(account=account).values_list("pk", flat=True))
     assert {outer.pk, kept.pk, last.pk} <= written
     assert dropped.pk not in written
+
+
+@pytest.mark.parametrize(
+    ("model", "column"), [(IdempotencyRecord, "event_id"), (PointLot, "account_id")]
+)
+def test_the_write_path_feeds_no_index_that_nothing_reads(model, column):
+    """A key's event and a lot's account are read only through their record and the open
+    lots' index: an index on either column alone would cost every adjustment an entry at a
+    random place, for no reader. Their foreign keys stay."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    assert not [name for name, c in constraints.items() if c["index"] and c["columns"] == [column]]
+    assert any(c["foreign_key"] and c["columns"] == [column] for c in constraints.values())
