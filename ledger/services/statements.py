@@ -115,7 +115,7 @@ def update(obj: Model, names: Sequence[str]) -> None:
     DatabaseError if the row is not there (inside `atomic()`, when its writes are sent)."""
     model = type(obj)
     db = _connection()
-    held = _holding.get()
+    held = _held_on(db)
     if obj.pk is None and held is not None:
         held.send()  # an auto id still to come back from a held insert
     sql, fields = _update(model, tuple(names), db.vendor)
@@ -257,9 +257,15 @@ def atomic() -> Iterator[None]:
             _holding.reset(token)
 
 
-def _write(db, write: _Write) -> None:
+def _held_on(db) -> _Held | None:
+    """The writes held on this connection, if an `atomic()` block holds them."""
     held = _holding.get()
-    if held is not None and held.db is db:
+    return held if held is not None and held.db is db else None
+
+
+def _write(db, write: _Write) -> None:
+    held = _held_on(db)
+    if held is not None:
         held.add(write)
     else:
         _execute(db, write)
