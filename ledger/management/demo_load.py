@@ -7,9 +7,11 @@ foreign key instead of an index insertion and a trigger call per row."""
 import multiprocessing
 import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from django.db import connection
@@ -19,6 +21,8 @@ from ledger.models import LotConsumption, LoyaltyEvent, PointLot
 
 from .demo_data import (
     ACCOUNT_COLUMNS,
+    BINARY_HEADER,
+    BINARY_TRAILER,
     CONSUMPTION_COLUMNS,
     EVENT_COLUMNS,
     LOT_COLUMNS,
@@ -28,14 +32,14 @@ from .demo_data import (
     build_chunk,
 )
 
-# The tables a seed writes, in the order a chunk writes them.
+# The tables a seed writes, in the order a chunk writes them, and the COPY format of each.
 SEEDED = (
-    (LoyaltyAccount, ACCOUNT_COLUMNS, "accounts"),
-    (LoyaltyEvent, EVENT_COLUMNS, "events"),
-    (PointLot, LOT_COLUMNS, "lots"),
-    (LotConsumption, CONSUMPTION_COLUMNS, "consumptions"),
+    (LoyaltyAccount, ACCOUNT_COLUMNS, "accounts", "text"),
+    (LoyaltyEvent, EVENT_COLUMNS, "events", "binary"),
+    (PointLot, LOT_COLUMNS, "lots", "binary"),
+    (LotConsumption, CONSUMPTION_COLUMNS, "consumptions", "binary"),
 )
-SEEDED_MODELS = tuple(model for model, _, _ in SEEDED)
+SEEDED_MODELS = tuple(model for model, *_ in SEEDED)
 
 # --- Building chunks --------------------------------------------------------------------------
 
@@ -77,18 +81,18 @@ def built_chunks(
 def write_chunk(chunk: DemoChunk) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for model, columns, part in SEEDED:
+            for model, columns, part, kind in SEEDED:
                 data = getattr(chunk, part)
                 if not data:
                     continue
                 table = connection.ops.quote_name(model._meta.db_table)
-                with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT {kind})"
+                with cursor.cursor.copy(statement) as copy:
                     copy.write(data)
         return
-    for model, columns, part in SEEDED:
-        model.objects.bulk_create(
-            _instances(model, columns, getattr(chunk, part)), batch_size=2_000
-        )
+    for model, columns, part, kind in SEEDED:
+        read = _binary_instances if kind == "binary" else _instances
+        model.objects.bulk_create(read(model, columns, getattr(chunk, part)), batch_size=2_000)
 
 
 _ESCAPED = re.compile(r"\\(.)")
@@ -109,6 +113,56 @@ def _instances(model, columns: list[str], data: bytes) -> Iterable:
                 value = field.to_python(text)
             values[field.attname] = value
         yield model(**values)
+
+
+def _binary_instances(model, columns: list[str], data: bytes) -> Iterable:
+    """COPY's binary format back into model instances (databases without COPY): each field's
+    bytes read as its column's type (uuid, integer, boolean, time or text)."""
+    fields = [model._meta.get_field(column) for column in columns]
+    kinds = [_binary_kind(field) for field in fields]
+    if not data:
+        return
+    assert data.startswith(BINARY_HEADER) and data.endswith(BINARY_TRAILER)
+    at, end = len(BINARY_HEADER), len(data) - len(BINARY_TRAILER)
+    while at < end:
+        count = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        values = {}
+        for field, kind in zip(fields, kinds[:count], strict=True):
+            size = int.from_bytes(data[at : at + 4], "big", signed=True)
+            at += 4
+            value = None
+            if size >= 0:
+                value = _BINARY_READ[kind](data[at : at + size])
+                at += size
+            values[field.attname] = value
+        yield model(**values)
+
+
+def _binary_kind(field) -> str:
+    field = field.target_field if field.is_relation else field
+    kind = field.get_internal_type()
+    if kind == "UUIDField":
+        return "uuid"
+    if kind == "BooleanField":
+        return "boolean"
+    if kind == "DateTimeField":
+        return "time"
+    if kind.endswith("IntegerField") or kind.endswith("AutoField"):
+        return "integer"
+    return "text"
+
+
+_BINARY_READ = {
+    "uuid": lambda data: uuid.UUID(bytes=data),
+    "boolean": lambda data: data != b"\x00",
+    "time": lambda data: (
+        datetime(2000, 1, 1, tzinfo=UTC)
+        + timedelta(microseconds=int.from_bytes(data, "big", signed=True))
+    ),
+    "integer": lambda data: int.from_bytes(data, "big", signed=True),
+    "text": bytes.decode,
+}
 
 
 # --- Indexes and constraints after the load (PostgreSQL) ---------------------------------------
