@@ -266,7 +266,7 @@ def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
             ]
         )
 
-    def adjustment(code: str, affects: bool) -> tuple[str, ...]:
+    def adjustment(code: str, affects: bool) -> tuple[bytes, ...]:
         return tuple(
             fixed("ADJUST_POINTS", reasons[code], affects, "", Source.ADMIN_UI, actor, None, "")
             for actor in operators

@@ -21,6 +21,7 @@ from ledger.models import LotConsumption, LoyaltyEvent, PointLot
 
 from .demo_data import (
     ACCOUNT_COLUMNS,
+    BINARY_EPOCH,
     BINARY_HEADER,
     BINARY_TRAILER,
     CONSUMPTION_COLUMNS,
@@ -153,12 +154,12 @@ def _binary_kind(field) -> str:
     return "text"
 
 
+_BINARY_EPOCH = datetime.fromtimestamp(BINARY_EPOCH, UTC)
 _BINARY_READ = {
     "uuid": lambda data: uuid.UUID(bytes=data),
     "boolean": lambda data: data != b"\x00",
     "time": lambda data: (
-        datetime(2000, 1, 1, tzinfo=UTC)
-        + timedelta(microseconds=int.from_bytes(data, "big", signed=True))
+        _BINARY_EPOCH + timedelta(microseconds=int.from_bytes(data, "big", signed=True))
     ),
     "integer": lambda data: int.from_bytes(data, "big", signed=True),
     "text": bytes.decode,
