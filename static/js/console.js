@@ -56,9 +56,12 @@
     return new URLSearchParams(new FormData(adjustment)).toString();
   }
 
+  // Ask for a preview of what is in the form now, even if these values were previewed before.
   function preview(adjustment) {
     var fields = adjustment.querySelector("[hx-post][hx-include]");
-    if (fields && window.htmx) window.htmx.trigger(fields, "change");
+    if (!fields || !window.htmx) return;
+    adjustment.dataset.previewAgain = "1";
+    window.htmx.trigger(fields, "change");
   }
 
   document.addEventListener("keydown", function (event) {
@@ -82,9 +85,27 @@
 
   // The values each preview request was made of: a request made while another was in flight
   // is dropped (hx-sync), so an answer can be about older values than those now in the form.
+  // Leaving a field without changing it asks for nothing: the preview shown is of these values,
+  // and a new one would replace the submit button under a pointer on its way to click it.
   document.addEventListener("htmx:configRequest", function (event) {
     var adjustment = form(event.detail.elt);
-    if (adjustment && event.detail.elt !== adjustment) adjustment.dataset.previewed = values(adjustment);
+    if (!adjustment || event.detail.elt === adjustment) return;
+    var now = values(adjustment);
+    var again = adjustment.dataset.previewAgain;
+    delete adjustment.dataset.previewAgain;
+    if (!again && adjustment.dataset.previewed === now) {
+      event.preventDefault();
+      return;
+    }
+    adjustment.dataset.previewed = now;
+  });
+
+  // A preview that never came back shows nothing of its values: the next change asks again.
+  ["htmx:responseError", "htmx:sendError"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      var adjustment = form(event.detail.elt);
+      if (adjustment && event.detail.elt !== adjustment) delete adjustment.dataset.previewed;
+    });
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

@@ -131,6 +131,7 @@ def test_it_shows_an_overdraft_and_changes_nothing(page, agent, customer, reason
 
     # The preview allowed 700, then another operator redeemed 500 before this one submitted.
     page.fill("#id_amount", "700")
+    expect(page.locator('[data-preview="balance-after"]')).to_have_text("300")
     expect(page.locator("#adjust-submit")).to_be_enabled()
     adjust_points(
         account=customer,
@@ -151,6 +152,30 @@ def test_it_shows_an_overdraft_and_changes_nothing(page, agent, customer, reason
     customer.refresh_from_db()
     assert customer.balance == 500
     assert LoyaltyEvent.objects.filter(account=customer).count() == 2
+
+
+def test_leaving_a_field_unchanged_asks_for_no_new_preview(page, agent, customer):
+    # A preview would replace the submit button, under a pointer on its way to click it.
+    log_in(page, agent)
+    page.goto(f"/accounts/{customer.pk}/")
+    previews = []
+
+    def ask(request):
+        if request.url.endswith("/preview"):
+            previews.append(request.post_data)
+
+    page.on("request", ask)
+
+    _choose(page, "300")
+    expect(page.locator('[data-preview="balance-after"]')).to_have_text("700")
+    asked = len(previews)
+    page.keyboard.press("Tab")  # leaves the amount as it was
+    expect(page.locator("#id_history_title")).to_be_focused()
+    page.fill("#id_amount", "200")
+    expect(page.locator('[data-preview="balance-after"]')).to_have_text("800")
+
+    assert len(previews) == asked + 1
+    assert "amount=200" in previews[-1]
 
 
 def test_it_lets_a_manager_manage_reasons(page, manager, program, reasons):
