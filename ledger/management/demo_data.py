@@ -112,11 +112,10 @@ LAST_NAMES = [
     "Wright",
 ]
 DOMAINS = ("example.com", "example.org", "mail.example.net", "shop.example.com")
-# The COPY column lists. An account is a line of tab-separated text (COPY's text format); an
-# event, lot or consumption (there are about six of them for each account) is a row of COPY's
-# binary format, which PostgreSQL reads in about two thirds of the time (no text to parse into
-# numbers, uuids and times), and Python writes faster too. The columns that vary come first,
-# then those a row shares with every row of its kind, encoded once per seed (DemoPlan.variants).
+# The COPY column lists. Every row is written in COPY's binary format, which PostgreSQL reads in
+# about two thirds of the time of its text (no text to parse into numbers, uuids and times),
+# and Python writes faster too. The columns that vary come first, then those a row shares with
+# every row of its kind, encoded once per seed (DemoPlan.variants, DemoPlan.program).
 ACCOUNT_COLUMNS = [
     "id",
     "customer_id",
@@ -157,8 +156,6 @@ EVENT_COLUMNS = [
 LOT_COLUMNS = ["id", "account_id", "event_id", "points", "remaining", "expires_at", "created_at"]
 CONSUMPTION_COLUMNS = ["event_id", "lot_id", "points"]
 
-NULL = "\\N"
-
 # COPY's binary format (PostgreSQL's "COPY" page, "Binary Format"): a header, then each row as
 # its number of fields and each field as its length (-1: NULL) and bytes; a trailer ends it.
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
@@ -167,6 +164,10 @@ BINARY_NULL = b"\xff\xff\xff\xff"
 _INTEGER_SIZES = {"smallint": 2, "integer": 4, "bigint": 8}
 # A timestamp with time zone is a count of microseconds since 2000-01-01 00:00 UTC.
 BINARY_EPOCH = 946_684_800
+# An account's field count and id; then balance, points earned, enrolled_at and created_at,
+# each after its length.
+_ACCOUNT_HEAD = struct.Struct(">hi16s")
+_ACCOUNT_TAIL = struct.Struct(">iqiqiqiq")
 # An event's varying columns up to created_at: the field count, then two uuids and four 8-byte
 # integers (points, balance_after, lifetime_after, created_at), each after its length.
 _EVENT_HEAD = struct.Struct(">hi16si16siqiqiqiq")
@@ -218,19 +219,13 @@ class DemoPlan:
     seed: int
     now: int  # Unix time, in whole seconds
     id_head: str  # the first 20 characters of every id this run makes
-    program_id: str
+    program: bytes  # the program's id, as a field
     variants: tuple[tuple[bytes, ...], ...]  # [kind][operator]: the fixed columns, encoded
     operators: int
     first_day: int  # Unix day of the oldest moment a history can have
-    days: tuple[str, ...]  # "YYYY-MM-DD " for each day from first_day on
     expiries: tuple[int, ...] | None  # when points earned at 00:00 of each day expire
     first_account: int  # the first customer number this run makes
     lot_ids_after: int  # the largest lot id in the database
-
-
-_TIMES_OF_DAY = tuple(
-    f"{h:02d}:{m:02d}:{s:02d}+00" for h in range(24) for m in range(60) for s in range(60)
-)
 
 
 def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
@@ -293,14 +288,8 @@ def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
         adjustment("REMOVE_EARNED", True),
         (expiry,) * len(operators),
     )
-    # A history starts at most 720 days ago; points earned then expire some time later.
+    # A history starts at most 720 days ago.
     first_day = now // DAY - 721
-    policy_end = lot_expiry(program, datetime.fromtimestamp(now, UTC))
-    last_day = max(now, int(policy_end.timestamp()) if policy_end else now) // DAY + 2
-    days = tuple(
-        (datetime(1970, 1, 1) + timedelta(days=d)).strftime("%Y-%m-%d ")
-        for d in range(first_day, last_day + 1)
-    )
     expiries = None
     if program.expiration_policy:
         # Points earned at a moment expire at the same time of day as points earned at the
@@ -314,11 +303,10 @@ def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
         seed=seed,
         now=now,
         id_head=f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8000-",
-        program_id=str(program.pk),
+        program=binary_field(program.pk),
         variants=variants,
         operators=len(operators),
         first_day=first_day,
-        days=days,
         expiries=expiries,
         first_account=first_account,
         lot_ids_after=PointLot.objects.aggregate(top=Max("id"))["top"] or 0,
@@ -327,8 +315,7 @@ def demo_plan(program: Program, *, seed: int, first_account: int) -> DemoPlan:
 
 @dataclass
 class DemoChunk:
-    """Customers [start, stop) and their history, as COPY data per table: text (UTF-8) for the
-    accounts, COPY's binary format for the others."""
+    """Customers [start, stop) and their history, as the data of one binary COPY per table."""
 
     start: int
     stop: int
@@ -349,12 +336,11 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
     to."""
     rng = random.Random(f"{plan.seed}:{start}")
     draw = rng.random
-    head, program_id = plan.id_head, plan.program_id
+    head, program = plan.id_head, plan.program
     variants, operators = plan.variants, plan.operators
     # Moments are seconds since the start of plan.first_day here: day d's date is days[d].
     base = plan.first_day * DAY
     now = plan.now - base
-    days, times = plan.days, _TIMES_OF_DAY
     expiries = None if plan.expiries is None else [e - base for e in plan.expiries]
     expired = variants[EXPIRY][0]
     # An id's bytes: the head's, plus 256 × its serial (the text's last 12 digits).
@@ -364,7 +350,8 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
     event_head, length, no_order = _EVENT_HEAD.pack, _LENGTH.pack, BINARY_NULL
     lot_head, time_field, no_time = _LOT_HEAD.pack, _TIME.pack, BINARY_NULL
     consumption = _CONSUMPTION.pack
-    accounts: list[str] = []
+    account_head, account_tail = _ACCOUNT_HEAD.pack, _ACCOUNT_TAIL.pack
+    accounts: list[bytes] = []
     events: list[bytes] = []
     lots: list[bytes] = []
     consumptions: list[bytes] = []
@@ -374,7 +361,7 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
         first = FIRST_NAMES[int(draw() * len(FIRST_NAMES))]
         last = LAST_NAMES[int(draw() * len(LAST_NAMES))]
         email = f"{_EMAIL_FIRST[first]}.{_EMAIL_LAST[last]}{i}@{DOMAINS[i % len(DOMAINS)]}"
-        phone = f"+1{201 + (i // 10_000_000) % 700}{(i * 7_919) % 10_000_000:07d}"
+        phone = f"+1{201 + (i // 10_000_000) % 700}{(i * 7_919) % 10_000_000:07d}".encode()
         enrolled = now - int((20 + draw() * 700) * DAY)
         span = now - enrolled - 60
         moments = sorted(
@@ -382,7 +369,6 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
         )
         moments.append(None)  # the end: what has expired by now expires
         serial = i * IDS_PER_ACCOUNT
-        account_id = f"{head}{serial:010x}00"
         account_bytes = (id_base + (serial << 8)).to_bytes(16, "big")
         balance = lifetime = 0
         held: list[list] = []  # [lot id, event id, points, remaining, expires at, created at]
@@ -466,17 +452,26 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
                 + (no_time if expires is None else time_field(8, since_2000 + expires * 1_000_000))
                 + time_field(8, since_2000 + created * 1_000_000)
             )
-        when = days[enrolled // DAY] + times[enrolled % DAY]
+        email_bytes = email.encode()
+        when = since_2000 + enrolled * 1_000_000
         accounts.append(
-            f"{account_id}\tCUST-{i:07d}\t{email}\t{phone}\t"
-            f"{f'POS-{i:07d}' if i % 10 == 0 else NULL}\t{first}\t{last}\t{balance}\t"
-            f"{lifetime}\t{when}\t{when}\t{days[last_at // DAY]}{times[last_at % DAY]}\t"
-            f"{program_id}\n"
+            account_head(13, 16, account_bytes)
+            + b"\x00\x00\x00\x0cCUST-%07d" % i
+            + length(len(email_bytes))
+            + email_bytes
+            + length(len(phone))
+            + phone
+            + (b"\x00\x00\x00\x0bPOS-%07d" % i if i % 10 == 0 else BINARY_NULL)
+            + _NAME_FIELDS[first]
+            + _NAME_FIELDS[last]
+            + account_tail(8, balance, 8, lifetime, 8, when, 8, when)
+            + time_field(8, since_2000 + last_at * 1_000_000)
+            + program
         )
     return DemoChunk(
         start=start,
         stop=stop,
-        accounts="".join(accounts).encode(),
+        accounts=_binary(accounts),
         events=_binary(events),
         lots=_binary(lots),
         consumptions=_binary(consumptions),
@@ -491,6 +486,7 @@ def _binary(rows: list[bytes]) -> bytes:
 
 _EMAIL_FIRST = {name: name.lower() for name in FIRST_NAMES}
 _EMAIL_LAST = {name: name.replace("ü", "ue").lower() for name in LAST_NAMES}
+_NAME_FIELDS = {name: binary_field(name) for name in (*FIRST_NAMES, *LAST_NAMES)}
 
 
 # --- Webhooks --------------------------------------------------------------------------------

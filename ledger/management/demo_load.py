@@ -5,7 +5,6 @@ same transaction, from their definitions in the catalog: one sort per index and 
 foreign key instead of an index insertion and a trigger call per row."""
 
 import multiprocessing
-import re
 import time
 import uuid
 from collections import deque
@@ -27,18 +26,17 @@ from .demo_data import (
     CONSUMPTION_COLUMNS,
     EVENT_COLUMNS,
     LOT_COLUMNS,
-    NULL,
     DemoChunk,
     DemoPlan,
     build_chunk,
 )
 
-# The tables a seed writes, in the order a chunk writes them, and the COPY format of each.
+# The tables a seed writes, in the order a chunk writes them.
 SEEDED = (
-    (LoyaltyAccount, ACCOUNT_COLUMNS, "accounts", "text"),
-    (LoyaltyEvent, EVENT_COLUMNS, "events", "binary"),
-    (PointLot, LOT_COLUMNS, "lots", "binary"),
-    (LotConsumption, CONSUMPTION_COLUMNS, "consumptions", "binary"),
+    (LoyaltyAccount, ACCOUNT_COLUMNS, "accounts"),
+    (LoyaltyEvent, EVENT_COLUMNS, "events"),
+    (PointLot, LOT_COLUMNS, "lots"),
+    (LotConsumption, CONSUMPTION_COLUMNS, "consumptions"),
 )
 SEEDED_MODELS = tuple(model for model, *_ in SEEDED)
 
@@ -82,38 +80,18 @@ def built_chunks(
 def write_chunk(chunk: DemoChunk) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for model, columns, part, kind in SEEDED:
+            for model, columns, part in SEEDED:
                 data = getattr(chunk, part)
                 if not data:
                     continue
                 table = connection.ops.quote_name(model._meta.db_table)
-                statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT {kind})"
+                statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
                 with cursor.cursor.copy(statement) as copy:
                     copy.write(data)
         return
-    for model, columns, part, kind in SEEDED:
-        read = _binary_instances if kind == "binary" else _instances
-        model.objects.bulk_create(read(model, columns, getattr(chunk, part)), batch_size=2_000)
-
-
-_ESCAPED = re.compile(r"\\(.)")
-_UNESCAPE = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
-
-
-def _instances(model, columns: list[str], data: bytes) -> Iterable:
-    """COPY text back into model instances (databases without COPY)."""
-    fields = [model._meta.get_field(column) for column in columns]
-    for line in data.decode().splitlines():
-        values = {}
-        for field, text in zip(fields, line.split("\t"), strict=True):
-            if text == NULL:
-                value = None
-            else:
-                if "\\" in text:
-                    text = _ESCAPED.sub(lambda m: _UNESCAPE.get(m[1], m[1]), text)
-                value = field.to_python(text)
-            values[field.attname] = value
-        yield model(**values)
+    for model, columns, part in SEEDED:
+        instances = _binary_instances(model, columns, getattr(chunk, part))
+        model.objects.bulk_create(instances, batch_size=2_000)
 
 
 def _binary_instances(model, columns: list[str], data: bytes) -> Iterable:
