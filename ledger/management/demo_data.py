@@ -338,7 +338,7 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
     draw = rng.random
     head, program = plan.id_head, plan.program
     variants, operators = plan.variants, plan.operators
-    # Moments are seconds since the start of plan.first_day here: day d's date is days[d].
+    # Moments are seconds since the start of plan.first_day here.
     base = plan.first_day * DAY
     now = plan.now - base
     expiries = None if plan.expiries is None else [e - base for e in plan.expiries]
@@ -452,16 +452,17 @@ def build_chunk(plan: DemoPlan, start: int, stop: int) -> DemoChunk:
                 + (no_time if expires is None else time_field(8, since_2000 + expires * 1_000_000))
                 + time_field(8, since_2000 + created * 1_000_000)
             )
-        email_bytes = email.encode()
+        customer, email_bytes = b"CUST-%07d" % i, email.encode()
         when = since_2000 + enrolled * 1_000_000
         accounts.append(
             account_head(13, 16, account_bytes)
-            + b"\x00\x00\x00\x0cCUST-%07d" % i
+            + length(len(customer))
+            + customer
             + length(len(email_bytes))
             + email_bytes
             + length(len(phone))
             + phone
-            + (b"\x00\x00\x00\x0bPOS-%07d" % i if i % 10 == 0 else BINARY_NULL)
+            + binary_field(pos_account_id(i))
             + _NAME_FIELDS[first]
             + _NAME_FIELDS[last]
             + account_tail(8, balance, 8, lifetime, 8, when, 8, when)

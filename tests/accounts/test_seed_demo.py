@@ -223,6 +223,22 @@ def test_chunks_are_the_same_whoever_builds_them(program, var_dir):
     assert identities(other) == identities(one)
 
 
+def test_customer_numbers_past_seven_digits_read_back(program, var_dir):
+    from ledger.management.demo_data import ACCOUNT_COLUMNS, build_chunk, demo_plan
+    from ledger.management.demo_load import _binary_instances
+
+    plan = demo_plan(program, seed=7, first_account=0)
+    chunk = build_chunk(plan, 9_999_998, 10_000_001)
+
+    accounts = list(_binary_instances(LoyaltyAccount, ACCOUNT_COLUMNS, chunk.accounts))
+    assert [(a.customer_id, a.pos_account_id) for a in accounts] == [
+        ("CUST-9999998", None),
+        ("CUST-9999999", None),
+        ("CUST-10000000", "POS-10000000"),
+    ]
+    assert accounts[2].email.endswith("10000000@example.com")
+
+
 def test_on_sqlite_or_postgresql_a_multi_chunk_seed_is_consistent(program, var_dir):
     call_command("seed_demo", accounts=10_500, workers=2, no_operators=True)
 
