@@ -122,6 +122,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
+    # Tests get a database file, not one in memory: a test server's threads would share one
+    # in-memory connection, and two requests at once could deadlock in SQLite (a query calling
+    # one of Django's Python functions waits for the GIL, held by a thread that waits for the
+    # connection), as they never do on connections of their own.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 # PostgreSQL: how long a statement waits for a row lock (an account another request is
 # changing) before the ledger refuses with ACCOUNT_LOCKED (Yotpo's 423) instead of queueing
 # more requests behind it; 0: wait for ever. Behind PgBouncer, set it on the role instead
