@@ -2,18 +2,21 @@
 PostgreSQL (bulk_create elsewhere). Into empty tables on PostgreSQL, the secondary indexes,
 unique constraints and foreign keys are dropped first and made again after the load, in the
 same transaction, from their definitions in the catalog: one sort per index and one join per
-foreign key instead of an index insertion and a trigger call per row."""
+foreign key instead of an index insertion and a trigger call per row. The foreign keys come
+back `NOT VALID` (enforced on every new row at once) and the loaded rows are checked against
+them after the commit, on several connections at a time."""
 
 import multiprocessing
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from accounts.models import LoyaltyAccount
 from ledger.models import LotConsumption, LoyaltyEvent, PointLot
@@ -180,12 +183,13 @@ ORDER BY 1
 
 
 @contextmanager
-def indexes_built_after_load(log=None) -> Iterator[None]:
+def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     """Inside a transaction on PostgreSQL: drop the seeded tables' foreign keys, unique
     constraints (but those a foreign key relies on) and other secondary indexes; make them
     again, from the catalog's own definitions, when the block ends. Primary keys, checks and
-    triggers stay. The schema afterwards is the one the migrations made. `log`, if given, is
-    told how long each one took."""
+    triggers stay. The block is given the foreign keys, as (table, name): they come back
+    `NOT VALID`, for `validate_foreign_keys` to check the rows against; the schema is then the
+    one the migrations made. `log`, if given, is told how long each statement took."""
     tables = [model._meta.db_table for model in SEEDED_MODELS]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -197,22 +201,86 @@ def indexes_built_after_load(log=None) -> Iterator[None]:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {name}")
-    yield
+    foreign_keys = [
+        (table, name) for table, name, definition in constraints if _is_foreign_key(definition)
+    ]
+    yield foreign_keys
     with connection.cursor() as cursor:
         # Index builds sort in memory (and in parallel workers) with this much.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         statements = [
             *(definition for _, definition in indexes),
-            # Statistics before the foreign keys, so that checking one whose column holds
-            # only nulls reads its index instead of the table.
+            # Statistics before the foreign keys are checked, so that checking one whose
+            # column holds only nulls reads its index instead of the table.
             f"ANALYZE {', '.join(quote(t) for t in tables)}",
             *(
                 f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
+                + (" NOT VALID" if _is_foreign_key(definition) else "")
                 for table, name, definition in reversed(constraints)  # unique ones first
             ),
         ]
         for statement in statements:
-            started = time.monotonic()
-            cursor.execute(statement)
-            if log:
-                log(f"{time.monotonic() - started:5.1f}s {statement}")
+            _timed(cursor, statement, log)
+
+
+_NOT_VALID = """
+SELECT c.conrelid::regclass::text, c.conname
+FROM pg_constraint c
+WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype = 'f' AND NOT c.convalidated
+ORDER BY 1, 2
+"""
+
+
+def foreign_keys_not_valid() -> list[tuple[str, str]]:
+    """The seeded tables' foreign keys still `NOT VALID`: a seed stopped after its commit,
+    before it had checked the rows against them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NOT_VALID, [[model._meta.db_table for model in SEEDED_MODELS]])
+        return cursor.fetchall()
+
+
+def validate_foreign_keys(
+    foreign_keys: list[tuple[str, str]], *, connections_at_once: int, log=None
+) -> None:
+    """Check every row against foreign keys added `NOT VALID`, which marks them valid. Each
+    check is a join over its whole table on one core, so outside a transaction they run on up
+    to `connections_at_once` connections of their own: a table's keys one after another on
+    the same one (validating locks its table against another validation of it), the tables
+    with the most keys first. Inside a transaction (a test's), they run in it, one by one."""
+    by_table: dict[str, list[str]] = {}
+    for table, name in foreign_keys:
+        by_table.setdefault(table, []).append(name)
+    jobs = sorted(by_table.items(), key=lambda job: -len(job[1]))
+    if connection.in_atomic_block or connections_at_once < 2:
+        for table, names in jobs:
+            _validate(connection, table, names, log)
+        return
+
+    def validate_on_own_connection(table: str, names: list[str]) -> None:
+        try:
+            _validate(connections[DEFAULT_DB_ALIAS], table, names, log)
+        finally:
+            connections.close_all()  # this thread's
+
+    with ThreadPoolExecutor(max_workers=connections_at_once) as pool:
+        for done in [pool.submit(validate_on_own_connection, *job) for job in jobs]:
+            done.result()  # the first failure, raised here
+
+
+def _validate(db, table: str, names: list[str], log) -> None:
+    with db.cursor() as cursor:
+        for name in names:
+            _timed(
+                cursor, f"ALTER TABLE {table} VALIDATE CONSTRAINT {db.ops.quote_name(name)}", log
+            )
+
+
+def _is_foreign_key(definition: str) -> bool:
+    return definition.startswith("FOREIGN KEY")
+
+
+def _timed(cursor, statement: str, log: Callable[[str], None] | None) -> None:
+    started = time.monotonic()
+    cursor.execute(statement)
+    if log:
+        log(f"{time.monotonic() - started:5.1f}s {statement}")

@@ -1,10 +1,14 @@
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection
+from django.db.backends.signals import connection_created
 from django.db.models import Max
 
 from accounts.models import LoyaltyAccount
+from ledger.management.demo_load import validate_foreign_keys
 from ledger.models import ApprovalRequest, LoyaltyEvent, PointLot, Reward, RewardTier
 from ledger.selectors import ledger_discrepancies
 from loyalty_admin.roles import is_manager
@@ -157,6 +161,10 @@ def schema_of_seeded_tables() -> dict[str, list[tuple]]:
     return {"indexes": indexes, "constraints": constraints, "triggers": triggers}
 
 
+def foreign_key_count(schema) -> int:
+    return sum(1 for _, _, kind, *_ in schema["constraints"] if kind == "f")
+
+
 def seeded_customer_ids() -> list[str]:
     return list(
         LoyaltyAccount.objects.order_by("customer_id").values_list("customer_id", flat=True)
@@ -176,7 +184,8 @@ def test_into_empty_tables_it_loads_then_remakes_exactly_the_migrated_schema(
     out = capsys.readouterr().out
     assert "tables empty: indexes and foreign keys after the load" in out
     assert "ADD CONSTRAINT" in out and "CREATE INDEX" in out
-    assert schema_of_seeded_tables() == before
+    assert out.count("VALIDATE CONSTRAINT") == foreign_key_count(before)
+    assert schema_of_seeded_tables() == before  # every foreign key valid again
     assert LoyaltyAccount.objects.count() == 25_000
     assert seeded_customer_ids() == [f"CUST-{i:07d}" for i in range(25_000)]
     assert LoyaltyEvent.objects.count() > 50_000
@@ -186,6 +195,91 @@ def test_into_empty_tables_it_loads_then_remakes_exactly_the_migrated_schema(
     with connection.cursor() as cursor:
         cursor.execute("SELECT last_value FROM ledger_pointlot_id_seq")
         assert cursor.fetchone()[0] >= top
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_after_its_commit_it_checks_the_foreign_keys_on_connections_of_its_own(
+    program, var_dir, capsys
+):
+    before = schema_of_seeded_tables()
+    checked_on: set[int] = set()
+
+    def note_thread(connection, **kwargs):
+        checked_on.add(threading.get_ident())
+
+    connection_created.connect(note_thread)
+    try:
+        call_command("seed_demo", accounts=12_000, workers=2, no_operators=True, verbosity=3)
+    finally:
+        connection_created.disconnect(note_thread)
+
+    out = capsys.readouterr().out
+    assert "tables empty" in out and "foreign keys checked in" in out
+    assert out.count("VALIDATE CONSTRAINT") == foreign_key_count(before)
+    assert len(checked_on - {threading.get_ident()}) == 2  # two connections besides this one
+    assert schema_of_seeded_tables() == before
+    assert LoyaltyAccount.objects.count() == 12_000
+    assert ledger_discrepancies() == []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_breaks_a_foreign_key_is_named_and_its_key_stays_not_valid():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE seed_parent (id integer PRIMARY KEY)")
+        cursor.execute("INSERT INTO seed_parent VALUES (1)")
+        cursor.execute("CREATE TABLE seed_good (parent_id integer)")
+        cursor.execute("CREATE TABLE seed_bad (parent_id integer)")
+        cursor.execute("INSERT INTO seed_good VALUES (1)")
+        cursor.execute("INSERT INTO seed_bad VALUES (1), (2)")
+        for table in ("seed_good", "seed_bad"):
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {table}_parent "
+                "FOREIGN KEY (parent_id) REFERENCES seed_parent NOT VALID"
+            )
+    try:
+        with pytest.raises(IntegrityError, match="seed_bad_parent"):
+            validate_foreign_keys(
+                [("seed_good", "seed_good_parent"), ("seed_bad", "seed_bad_parent")],
+                connections_at_once=2,
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname, convalidated FROM pg_constraint "
+                "WHERE conname IN ('seed_good_parent', 'seed_bad_parent') ORDER BY 1"
+            )
+            assert cursor.fetchall() == [("seed_bad_parent", False), ("seed_good_parent", True)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE seed_good, seed_bad, seed_parent")
+
+
+@postgres_only
+def test_it_checks_the_foreign_keys_a_seed_stopped_after_its_commit_left_unchecked(
+    program, var_dir, capsys
+):
+    call_command("seed_demo", accounts=50, no_operators=True)
+    migrated = schema_of_seeded_tables()
+    with connection.cursor() as cursor:  # as a seed leaves them between its commit and checks
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])",
+            [SEEDED_TABLES],
+        )
+        for table, name, definition in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition} NOT VALID')
+    assert schema_of_seeded_tables() != migrated
+    capsys.readouterr()
+
+    call_command("seed_demo", accounts=50, no_operators=True)
+
+    out = capsys.readouterr().out
+    assert f"Checking the {foreign_key_count(migrated)} foreign keys a stopped seed" in out
+    assert schema_of_seeded_tables() == migrated
+    call_command("seed_demo", accounts=50, no_operators=True)
+    assert "Checking" not in capsys.readouterr().out
 
 
 @postgres_only

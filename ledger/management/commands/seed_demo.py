@@ -10,8 +10,8 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection, transaction
 
 from accounts.models import LoyaltyAccount, Program
 from ledger.models import ApprovalRequest, LoyaltyEvent, Reason
@@ -27,9 +27,11 @@ from loyalty_admin.services import generate_password, save_operator
 from ..demo_data import DEMO_OPERATORS, demo_plan, ensure_demo_webhook
 from ..demo_load import (
     built_chunks,
+    foreign_keys_not_valid,
     indexes_built_after_load,
     lock_if_empty,
     tables_empty,
+    validate_foreign_keys,
     write_chunk,
 )
 from ..demo_operations import seed_operations
@@ -165,6 +167,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, accounts: int, seed: int, no_operators: bool, workers: int, **options):
         self.verbosity = options["verbosity"]
+        workers = max(1, min(workers, os.cpu_count() or 1))
+        if connection.vendor == "postgresql" and (unchecked := foreign_keys_not_valid()):
+            self.stdout.write(
+                f"Checking the {len(unchecked)} foreign keys a stopped seed left unchecked…"
+            )
+            self._validate(unchecked, connections_at_once=workers)
         program = demo_program()
         if not no_operators:
             self.stdout.write("Demo operators (log in at http://127.0.0.1:8000/):")
@@ -183,7 +191,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         plan = demo_plan(program, seed=seed, first_account=existing)
         ranges = [(i, min(i + CHUNK, accounts)) for i in range(existing, accounts, CHUNK)]
-        made_events = self._load(plan, ranges, workers=max(1, min(workers, os.cpu_count() or 1)))
+        made_events = self._load(plan, ranges, workers=workers)
         self.stdout.write(
             f"Seeded {accounts - existing:,} accounts and {made_events:,} events "
             f"in {time.monotonic() - started:.1f}s."
@@ -201,9 +209,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         chunks = built_chunks(plan, ranges, workers)
         if connection.vendor == "postgresql" and tables_empty():
+            foreign_keys = None
             with transaction.atomic():
                 if lock_if_empty():
-                    with indexes_built_after_load(log=self._detail):
+                    with indexes_built_after_load(log=self._detail) as foreign_keys:
                         self._detail("tables empty: indexes and foreign keys after the load")
                         for chunk in chunks:
                             write_chunk(chunk)
@@ -211,12 +220,12 @@ class Command(BaseCommand):
                             self._progress(chunk)
                         loaded = time.monotonic()
                         self._detail(f"loaded in {loaded - started:.1f}s")
-                    if self.verbosity > 1:
-                        self.stdout.write(
-                            f"  indexes and foreign keys made in {time.monotonic() - loaded:.1f}s"
-                        )
                     self._lots_sequence()
-                    return made
+                    made_in = time.monotonic() - loaded
+                    self._step(f"indexes and foreign keys made in {made_in:.1f}s")
+            if foreign_keys is not None:
+                self._validate(foreign_keys, connections_at_once=workers)
+                return made
         for chunk in chunks:
             with transaction.atomic():
                 write_chunk(chunk)
@@ -225,13 +234,30 @@ class Command(BaseCommand):
         self._lots_sequence()
         return made
 
+    def _validate(self, foreign_keys: list[tuple[str, str]], *, connections_at_once: int) -> None:
+        started = time.monotonic()
+        try:
+            validate_foreign_keys(
+                foreign_keys, connections_at_once=connections_at_once, log=self._detail
+            )
+        except DatabaseError as error:
+            raise CommandError(
+                "The customers are loaded, but checking them against a foreign key failed: "
+                f"{error}. The keys left unchecked stay NOT VALID (still enforced on new rows); "
+                "the next seed_demo checks them again."
+            ) from error
+        self._step(f"foreign keys checked in {time.monotonic() - started:.1f}s")
+
+    def _step(self, line: str) -> None:
+        if self.verbosity > 1:
+            self.stdout.write(f"  {line}")
+
     def _detail(self, line: str) -> None:
         if self.verbosity > 2:
             self.stdout.write(f"  {line}")
 
     def _progress(self, chunk) -> None:
-        if self.verbosity > 1:
-            self.stdout.write(f"  {chunk.stop:,} accounts…")
+        self._step(f"{chunk.stop:,} accounts…")
 
     def _lots_sequence(self) -> None:
         if connection.vendor == "postgresql":
