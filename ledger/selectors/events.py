@@ -48,7 +48,13 @@ class Shown:
     prefetches: tuple[str, ...] = ()
 
     def read(self, events: QuerySet[LoyaltyEvent]) -> QuerySet[LoyaltyEvent]:
-        return events.select_related(*self.joins).prefetch_related(*self.prefetches)
+        # Only with names: a bare select_related() joins every foreign key that cannot be null
+        # (the account and both programs, for an event).
+        if self.joins:
+            events = events.select_related(*self.joins)
+        if self.prefetches:
+            events = events.prefetch_related(*self.prefetches)
+        return events
 
 
 # A console history row: the account's page.
