@@ -264,7 +264,7 @@ def validate_foreign_keys(
 
     with ThreadPoolExecutor(max_workers=connections_at_once) as pool:
         for done in [pool.submit(validate_on_own_connection, *job) for job in jobs]:
-            done.result()  # the first failure, raised here
+            done.result()  # a failed check raises here, once the others have ended
 
 
 def _validate(db, table: str, names: list[str], log) -> None:
