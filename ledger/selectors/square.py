@@ -2,6 +2,7 @@
 the webhooks send them, so a receiver sees the same shape from both."""
 
 import uuid
+from datetime import UTC
 
 from accounts.models import LoyaltyAccount, Program
 from loyalty_admin.timestamps import iso_datetime
@@ -50,8 +51,8 @@ _API_SOURCES = {Source.SQUARE_API, Source.NATIVE_API, Source.YOTPO_API}
 
 
 def timestamp(value) -> str:
-    """RFC 3339 in UTC with a Z, as Square writes times."""
-    return iso_datetime(value)
+    """RFC 3339 in UTC with a Z, as Square writes times, whatever the server's time zone."""
+    return iso_datetime(value, UTC)
 
 
 def square_program(program: Program) -> dict:

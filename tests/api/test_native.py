@@ -1,6 +1,7 @@
 """Native API /api/v1/: each action, scopes and roles, idempotency, cursors, sessions."""
 
 import json
+from datetime import UTC
 
 import pytest
 from django.utils.crypto import get_random_string
@@ -439,3 +440,33 @@ def test_account_responses_are_the_account_serializer_s_output(api, program, man
     assert merged.merged_into_id == survivor.pk and merged.closed_at is not None
     found = api.get("/api/v1/accounts", {"q": "keep@"}).json()["accounts"]
     assert found == [as_json(AccountOutputSerializer(survivor).data)]
+
+
+def test_native_times_are_in_the_server_s_zone_and_square_s_in_utc(
+    api, program, account, reasons, settings
+):
+    from rest_framework.renderers import JSONRenderer
+
+    from ledger.api.native.accounts import AccountOutputSerializer
+    from ledger.api.native.events import EventOutputSerializer
+
+    settings.TIME_ZONE = "America/New_York"
+    services.adjust_points(
+        account=account, points=5, reason=reasons["REWARD"], actor=services.Actor.system()
+    )
+    account.refresh_from_db()
+    event = LoyaltyEvent.objects.get(account=account)
+
+    def as_json(data: dict) -> dict:
+        return json.loads(JSONRenderer().render(data))
+
+    # The native API writes what DRF writes: the server's zone, each row's time from one
+    # look-up of it per response.
+    found = api.get("/api/v1/accounts", {"q": account.email}).json()["accounts"]
+    assert found == [as_json(AccountOutputSerializer(account).data)]
+    assert found[0]["created_at"][-6:] in ("-05:00", "-04:00")
+    page = api.get(f"/api/v1/accounts/{account.pk}/events").json()["events"]
+    assert [row["created_at"] for row in page] == [EventOutputSerializer(event).data["created_at"]]
+    # Square writes UTC with a Z, whatever the server's zone.
+    square = api.get(f"/v2/loyalty/accounts/{account.pk}").json()["loyalty_account"]
+    assert square["created_at"] == account.created_at.astimezone(UTC).isoformat()[:-6] + "Z"

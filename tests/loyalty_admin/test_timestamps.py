@@ -23,3 +23,13 @@ def test_it_writes_what_drf_writes(value, zone):
 
 def test_none_stays_none():
     assert iso_datetime(None) is None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York"])
+@pytest.mark.parametrize("value", TIMES)
+def test_a_zone_looked_up_once_writes_the_same(value, zone):
+    with timezone.override(zone):
+        looked_up = timezone.get_current_timezone()
+        assert iso_datetime(value, looked_up) == serializers.DateTimeField().to_representation(
+            value
+        )
