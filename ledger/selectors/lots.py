@@ -1,7 +1,10 @@
 """Reads of point lots: what will expire, and when."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, datetime
+
+from django.db.models import Min, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.models import LoyaltyAccount
 from ledger.models import PointLot
@@ -14,20 +17,14 @@ class ExpiryDeadline:
 
 
 def upcoming_expirations(*, account: LoyaltyAccount, limit: int = 10) -> list[ExpiryDeadline]:
-    """The account's unspent points that will expire, by day, soonest first."""
-    by_day: dict[date, ExpiryDeadline] = {}
-    open_lots = (
+    """The account's unspent points that will expire, by day (UTC), soonest first: the sum
+    of each day's open lots and the earliest of their deadlines. The database groups the
+    lots and returns `limit` days, however many lots the account holds."""
+    days = (
         PointLot.objects.filter(account=account, is_open=True, expires_at__isnull=False)
-        .order_by("expires_at")
-        .values_list("remaining", "expires_at")
+        .annotate(day=TruncDate("expires_at", tzinfo=UTC))
+        .values("day")
+        .annotate(points=Sum("remaining"), first=Min("expires_at"))
+        .order_by("day")[:limit]
     )
-    for remaining, expires_at in open_lots:
-        day = expires_at.date()
-        if day not in by_day and len(by_day) == limit:
-            break
-        earlier = by_day.get(day)
-        by_day[day] = ExpiryDeadline(
-            points=remaining + (earlier.points if earlier else 0),
-            expires_at=earlier.expires_at if earlier else expires_at,
-        )
-    return list(by_day.values())
+    return [ExpiryDeadline(points=row["points"], expires_at=row["first"]) for row in days]

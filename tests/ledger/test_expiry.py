@@ -205,6 +205,22 @@ def test_upcoming_expirations_group_points_by_deadline(clock, program, account, 
     ]
 
 
+def test_upcoming_expirations_stop_at_the_limit_in_one_statement(
+    clock, program, account, reasons, manager, django_assert_num_queries
+):
+    for points in (1, 2, 3, 4):
+        adjust(account, points, reasons["REWARD"], manager)
+        clock.shift(timedelta(days=1))
+
+    with django_assert_num_queries(1):
+        deadlines = upcoming_expirations(account=account, limit=2)
+
+    assert [(d.points, d.expires_at.date().isoformat()) for d in deadlines] == [
+        (1, "2026-01-31"),
+        (2, "2026-02-01"),
+    ]
+
+
 def test_points_never_expire_without_a_policy(clock, program, account, reasons, manager):
     program.expiration_policy = ""
     program.save()
