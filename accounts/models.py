@@ -137,9 +137,9 @@ class LoyaltyAccount(models.Model):
             ),
         ]
         indexes = [
-            # Prefix search: on PostgreSQL, (program, field COLLATE "C", id) expression indexes
-            # made by migration 0003 serve both the LIKE 'abc%' and the order of results
-            # (accounts.selectors); on SQLite the unique (program, field) indexes do.
+            # Prefix search (accounts.selectors) reads the unique (program, field) indexes: in
+            # byte order, the range of a prefix and the order of results. On PostgreSQL the
+            # identity columns are stored in the "C" collation for it (migration 0008).
             models.Index(fields=["program", "created_at", "id"], name="account_program_created"),
         ]
 

@@ -33,13 +33,13 @@ def _after(prefix: str) -> str | None:
 @functools.cache
 def _branch_sql(field: str, rank: int, bounded: bool, vendor: str) -> str:
     """One field's prefix search, composed once per process: the accounts of a program whose
-    `field` starts with a prefix, in that field's byte order then id, up to a limit; each row
-    with `rank` last.
+    `field` starts with a prefix, in that field's byte order, up to a limit; each row with
+    `rank` last. A value is unique within its program and the range leaves out NULL, so the
+    field alone orders the rows.
 
-    In byte order ("C" collation on PostgreSQL, whatever the database's collation; SQLite's
-    BINARY), the (program, field, id) indexes (migration 0003 on PostgreSQL, the unique
-    (program, field) ones on SQLite) answer both the range and the order, so a short prefix on
-    a million accounts reads only the rows it returns."""
+    In byte order (the "C" collation on PostgreSQL, where these columns are stored in it;
+    SQLite's BINARY), the unique (program, field) index answers both the range and the
+    order, so a short prefix on a million accounts reads only the rows it returns."""
     meta = LoyaltyAccount._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
@@ -51,7 +51,7 @@ def _branch_sql(field: str, rank: int, bounded: bool, vendor: str) -> str:
     return (
         f"SELECT {columns}, {int(rank)} FROM {table} WHERE {program} = %s AND {key} >= %s"
         + (f" AND {key} < %s" if bounded else "")
-        + f" ORDER BY {key}, {table}.{quote(meta.pk.column)} LIMIT %s"
+        + f" ORDER BY {key} LIMIT %s"
     )
 
 

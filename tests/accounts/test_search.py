@@ -149,3 +149,34 @@ def test_it_searches_prefixes_at_the_edges_of_unicode(program):
 
     assert search_accounts(program=program, query="\ud7ff") == [edge]
     assert search_accounts(program=program, query="\ud7ff-\U0010ffff") == [edge]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="collations of PostgreSQL")
+@pytest.mark.django_db
+def test_one_unique_index_per_field_gives_the_range_and_the_order(program, people):
+    from accounts.selectors import SEARCH_FIELDS, _branch_sql
+
+    table = LoyaltyAccount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, collation_name FROM information_schema.columns"
+            " WHERE table_name = %s AND column_name = ANY(%s)",
+            [table, list(SEARCH_FIELDS)],
+        )
+        assert dict(cursor.fetchall()) == dict.fromkeys(SEARCH_FIELDS, "C")
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        definitions = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL enable_seqscan = off")  # three rows: it would read them all
+        for rank, field in enumerate(SEARCH_FIELDS):
+            # One index per field: the unique constraint's.
+            assert [d for d in definitions if f"{field}" in d.split("(", 1)[1]] == [
+                f"CREATE UNIQUE INDEX uniq_{field} ON public.{table} USING btree"
+                f" (program_id, {field})"
+            ]
+            cursor.execute(
+                "EXPLAIN " + _branch_sql(field, rank, True, "postgresql"),
+                [program.pk, "a", "b", 100],
+            )
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert f"Index Scan using uniq_{field}" in plan
+            assert "Sort" not in plan  # the index gives the order
