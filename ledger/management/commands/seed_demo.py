@@ -172,7 +172,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Checking the {len(unchecked)} foreign keys a stopped seed left unchecked…"
             )
-            self._validate(unchecked, connections_at_once=workers)
+            self._validate(unchecked, side_by_side=workers > 1)
         program = demo_program()
         if not no_operators:
             self.stdout.write("Demo operators (log in at http://127.0.0.1:8000/):")
@@ -224,7 +224,7 @@ class Command(BaseCommand):
                     made_in = time.monotonic() - loaded
                     self._step(f"indexes and foreign keys made in {made_in:.1f}s")
             if foreign_keys is not None:
-                self._validate(foreign_keys, connections_at_once=workers)
+                self._validate(foreign_keys, side_by_side=workers > 1)
                 return made
         for chunk in chunks:
             with transaction.atomic():
@@ -234,12 +234,10 @@ class Command(BaseCommand):
         self._lots_sequence()
         return made
 
-    def _validate(self, foreign_keys: list[tuple[str, str]], *, connections_at_once: int) -> None:
+    def _validate(self, foreign_keys: list[tuple[str, str]], *, side_by_side: bool) -> None:
         started = time.monotonic()
         try:
-            validate_foreign_keys(
-                foreign_keys, connections_at_once=connections_at_once, log=self._detail
-            )
+            validate_foreign_keys(foreign_keys, side_by_side=side_by_side, log=self._detail)
         except DatabaseError as error:
             raise CommandError(
                 "The customers are loaded, but checking them against a foreign key failed: "
