@@ -38,7 +38,7 @@ run: deps
 	$(MANAGE) seed_demo
 	@trap 'kill 0' EXIT INT TERM; \
 	$(MANAGE) db_worker --no-reload -v0 & \
-	(while sleep 60; do $(MANAGE) expire_points >/dev/null; $(MANAGE) recover_bulk_batches; $(MANAGE) deliver_webhooks >/dev/null; done) & \
+	(while sleep 60; do $(MANAGE) expire_points >/dev/null; $(MANAGE) recover_bulk_batches; $(MANAGE) deliver_webhooks >/dev/null; $(MANAGE) compact_event_tallies >/dev/null; done) & \
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: deps browser

@@ -87,6 +87,40 @@ PAIRED_TYPES = ["TRANSFER_OUT", "TRANSFER_IN", "MERGE_OUT", "MERGE_IN"]
 # Foreign keys of an event that most events leave empty; each is indexed where it is set.
 EVENT_PARTIAL_INDEXES = ("actor", "api_client", "batch", "reward")
 
+TALLY_COUNTS = ("count", "added_count", "added", "removed_count", "removed")
+
+
+def tally_period_sql(column: str, vendor: str) -> str:
+    """SQL for the start of the UTC quarter hour of the time in `column` (for statements sent
+    without parameters: the SQLite form has % signs)."""
+    if vendor == "postgresql":
+        return f"date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00Z')"
+    # The text form Django stores on SQLite, 'YYYY-MM-DD HH:MM:SS'.
+    return (
+        f"strftime('%Y-%m-%d %H:', {column}) || "
+        f"printf('%02d', CAST(strftime('%M', {column}) AS INTEGER) / 15 * 15) || ':00'"
+    )
+
+
+def tally_events_sql(events: str, writer: str) -> str:
+    """PostgreSQL's statement that adds the rows of `events` (a table of events) to their
+    tallies (EventTally) under `writer`: one row per quarter hour, program, reason, type and
+    source. In order of their keys, so that two statements lock shared rows in one order."""
+    return f"""
+    INSERT INTO ledger_eventtally (program_id, period, reason_key, type, source, writer,
+                                   {", ".join(TALLY_COUNTS)})
+    SELECT program_id, {tally_period_sql("created_at", "postgresql")},
+           COALESCE(reason_id, 0), type, source, {writer},
+           count(*),
+           count(*) FILTER (WHERE points > 0), COALESCE(sum(points) FILTER (WHERE points > 0), 0),
+           count(*) FILTER (WHERE points < 0), COALESCE(sum(points) FILTER (WHERE points < 0), 0)
+    FROM {events}
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (program_id, period, reason_key, type, source, writer) DO UPDATE SET
+    {", ".join(f"{c} = ledger_eventtally.{c} + EXCLUDED.{c}" for c in TALLY_COUNTS)};
+"""
+
 
 class LoyaltyEvent(models.Model):
     class Type(models.TextChoices):
@@ -266,6 +300,16 @@ class LoyaltyEvent(models.Model):
                 when=pgtrigger.Before,
                 func="RAISE EXCEPTION 'loyalty events are append-only: % refused', TG_OP;",
             ),
+            # The statement's events added to their tallies (EventTally); SQLite's twin, a
+            # row trigger, is in migration 0018.
+            pgtrigger.Trigger(
+                name="tally",
+                operation=pgtrigger.Insert,
+                level=pgtrigger.Statement,
+                when=pgtrigger.After,
+                referencing=pgtrigger.Referencing(new="written"),
+                func=f"{tally_events_sql('written', 'pg_backend_pid()')} RETURN NULL;",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -283,6 +327,50 @@ class LoyaltyEvent(models.Model):
     def earned_change(self) -> int:
         """How much this event moved the account's points earned."""
         return (self.points if self.affects_lifetime else 0) + self.earned_moved
+
+
+class EventTally(models.Model):
+    """How many events, and how many points added and removed, per quarter hour (UTC),
+    program, reason, type and source: derived data that the database keeps as events are
+    written, in the statement that writes them (a trigger on each engine), so that the
+    history explorer's totals and chart read a few rows per day instead of every event.
+
+    On PostgreSQL each backend adds to rows of its own (`writer`: its process id), so that
+    concurrent writers never wait on one another's tally rows; `compact_event_tallies` later
+    merges them into one row per key (`writer` 0), the sums unchanged. SQLite has one writer
+    at a time and keeps one row per key. Every real time zone's day is a whole number of
+    quarter hours (offsets are multiples of 15 minutes), so the rows sum to any zone's days.
+    """
+
+    # Indexed by the unique key, which it leads. No foreign key in the database: the program
+    # comes from the events, whose own key holds it (and programs are never deleted), and a
+    # key here would add a check to every statement that writes events.
+    program = models.ForeignKey(
+        Program, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    period = models.DateTimeField(help_text="The start of the quarter hour, in UTC.")
+    # The reason's id, 0 for none: a key column, so never NULL (a unique index would let
+    # NULLs repeat, and the upsert would add a row each time).
+    reason_key = models.BigIntegerField()
+    type = models.CharField(max_length=20)
+    source = models.CharField(max_length=20)
+    writer = models.IntegerField(default=0)
+    count = models.BigIntegerField()
+    added_count = models.BigIntegerField()
+    added = models.BigIntegerField()
+    removed_count = models.BigIntegerField()
+    removed = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "period", "reason_key", "type", "source", "writer"],
+                name="tally_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.type} events from {self.period:%Y-%m-%d %H:%M}"
 
 
 class IdempotencyRecord(models.Model):

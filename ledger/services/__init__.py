@@ -24,6 +24,7 @@ rewards            add_reward_tier, rename_reward_tier, retire_reward_tier;
                    preview_reward, create_reward, redeem_reward, delete_reward
 bulk               check_bulk_file, upload_bulk_file, apply_batch, apply_or_queue_batch
 bulk_file          reading the CSV; bulk_writer: writing a checked file set-based
+tallies            compact_tallies: merging the event tallies writers kept apart
 =================  ===============================================================
 """
 
@@ -66,6 +67,7 @@ from .rewards import (
     retire_reward_tier,
 )
 from .rules import MAX_POINTS, TEXT_LIMITS, AdjustmentPreview
+from .tallies import compact_tallies
 
 __all__ = [
     "MAX_POINTS",
@@ -87,6 +89,7 @@ __all__ = [
     "approve_request",
     "change_reason",
     "check_bulk_file",
+    "compact_tallies",
     "create_program",
     "enroll_account_once",
     "expire_points",

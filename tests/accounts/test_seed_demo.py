@@ -11,7 +11,7 @@ from django.db.models import Max
 from accounts.models import LoyaltyAccount
 from ledger.management.demo_load import validate_foreign_keys
 from ledger.models import ApprovalRequest, LoyaltyEvent, PointLot, Reward, RewardTier
-from ledger.selectors import ledger_discrepancies
+from ledger.selectors import ledger_discrepancies, tally_discrepancies
 from loyalty_admin.roles import ROLES, is_manager
 from tests.conftest import postgres_only
 
@@ -29,10 +29,10 @@ def test_it_seeds_consistent_history_and_tops_up_without_duplicates(program, var
 
     assert LoyaltyAccount.objects.filter(program=program).count() == 300
     assert LoyaltyEvent.objects.count() == events > 300
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
     call_command("seed_demo", accounts=350)
     assert LoyaltyAccount.objects.count() == 350
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
     assert LoyaltyAccount.objects.filter(phone__isnull=True).count() == 0
     # Every tenth customer has a point-of-sale id (Yotpo's pos_account_id look-up).
     assert LoyaltyAccount.objects.filter(pos_account_id__isnull=False).count() == 35
@@ -80,7 +80,7 @@ def test_it_seeds_reward_tiers_and_an_issued_and_a_redeemed_reward(program, var_
     ]
     statuses = sorted(Reward.objects.values_list("status", flat=True))
     assert statuses == ["ISSUED", "REDEEMED"]
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
     assert "a redeemed and an open reward" in capsys.readouterr().out
 
 
@@ -123,7 +123,7 @@ def test_it_seeds_a_merged_account_a_transfer_and_an_agent_limit(program, var_di
     assert LoyaltyEvent.objects.filter(type="MERGE_IN").count() == 1
     assert program.agent_daily_limit == 5000
     assert LoyaltyAccount.objects.count() == 20
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
 
 
 # --- The bulk load -------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_into_empty_tables_it_loads_then_remakes_exactly_the_migrated_schema(
     assert LoyaltyAccount.objects.count() == 25_000
     assert seeded_customer_ids() == [f"CUST-{i:07d}" for i in range(25_000)]
     assert LoyaltyEvent.objects.count() > 50_000
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
     # Lots were written with their own ids; the next one the ledger makes comes after them.
     top = PointLot.objects.aggregate(top=Max("id"))["top"]
     with connection.cursor() as cursor:
@@ -228,7 +228,7 @@ def test_after_its_commit_it_checks_the_foreign_keys_on_connections_of_its_own(
     assert len(checked_on - {threading.get_ident()}) == len(tables)
     assert schema_of_seeded_tables() == before
     assert LoyaltyAccount.objects.count() == 12_000
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
 
 
 @postgres_only
@@ -302,7 +302,7 @@ def test_into_tables_with_rows_it_tops_up_with_the_indexes_in_place(program, var
     assert "tables empty" not in capsys.readouterr().out
     assert schema_of_seeded_tables() == schema
     assert seeded_customer_ids() == [f"CUST-{i:07d}" for i in range(25_000)]
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
 
 
 def test_chunks_are_the_same_whoever_builds_them(program, var_dir):
@@ -345,7 +345,7 @@ def test_on_sqlite_or_postgresql_a_multi_chunk_seed_is_consistent(program, var_d
     call_command("seed_demo", accounts=10_500, workers=2, no_operators=True)
 
     assert LoyaltyAccount.objects.count() == 10_500
-    assert ledger_discrepancies() == []
+    assert ledger_discrepancies() == [] and tally_discrepancies() == []
     # History in both directions: earned, spent, expired.
     kinds = set(LoyaltyEvent.objects.values_list("type", "reason__code").distinct())
     assert {("ACCUMULATE_POINTS", None), ("EXPIRE_POINTS", None)} <= kinds

@@ -124,17 +124,31 @@ def test_the_page_shows_before_anything_is_counted(manager_client, ledger):
     assert "date_from=" in _summary_url(response)
 
 
-def test_the_summary_reads_the_matching_events_once(manager_client, ledger):
+def test_the_summary_reads_the_tallies_once_and_no_event(manager_client, ledger):
     response = _get(manager_client)
     with CaptureQueriesContext(connection) as summary_queries:
         summary = _summary(response)
 
-    # The totals and the chart come from one aggregate over the matching events.
-    reads = [q["sql"] for q in summary_queries if '"ledger_loyaltyevent"' in q["sql"]]
+    # The totals and the chart come from one aggregate over the tallies of the days shown.
+    assert not [q for q in summary_queries if '"ledger_loyaltyevent"' in q["sql"]]
+    reads = [q["sql"] for q in summary_queries if '"ledger_eventtally"' in q["sql"]]
     assert len(reads) == 1
     assert "GROUP BY" in reads[0]
     chart = summary.context_data["summary"].chart
     assert sum(sum(dataset["data"]) for dataset in chart["datasets"]) == 377
+
+
+def test_a_summary_by_customer_reads_the_matching_events_once(manager_client, ledger):
+    response = _get(manager_client, "customer=ann%40example.com")
+    with CaptureQueriesContext(connection) as summary_queries:
+        summary = _summary(response)
+
+    # The tallies keep no customer: one aggregate over the matching events.
+    assert not [q for q in summary_queries if '"ledger_eventtally"' in q["sql"]]
+    reads = [q["sql"] for q in summary_queries if '"ledger_loyaltyevent"' in q["sql"]]
+    assert len(reads) == 1
+    assert "GROUP BY" in reads[0]
+    assert summary.context_data["summary"].totals.net == 100 - 30 + 7
 
 
 def test_the_summary_names_a_wrong_filter(manager_client, ledger):

@@ -1,19 +1,20 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.selectors import ledger_discrepancies
+from ledger.selectors import ledger_discrepancies, tally_discrepancies
 
 
 class Command(BaseCommand):
     help = (
         "Check the ledger's invariants (balances and points earned equal their events' sums, "
-        "unbroken balance chains, lots in step): exits 1 listing every discrepancy. Run it "
+        "unbroken balance chains, lots in step, the explorer's tallies equal to their events' "
+        "sums): exits 1 listing every discrepancy. Run it "
         "after a restore, and from monitoring daily."
     )
 
     def handle(self, *args, **options):
-        found = ledger_discrepancies()
+        found = [*map(str, ledger_discrepancies()), *tally_discrepancies()]
         for discrepancy in found:
-            self.stdout.write(str(discrepancy))
+            self.stdout.write(discrepancy)
         if found:
             raise CommandError(f"{len(found)} discrepancies in the ledger.")
         self.stdout.write("The ledger is consistent.")
