@@ -87,7 +87,10 @@ PAIRED_TYPES = ["TRANSFER_OUT", "TRANSFER_IN", "MERGE_OUT", "MERGE_IN"]
 # Foreign keys of an event that most events leave empty; each is indexed where it is set.
 EVENT_PARTIAL_INDEXES = ("actor", "api_client", "batch", "reward")
 
+# A tally row's key (with its `writer`) and counts; an upsert adds the counts to the row's.
+TALLY_KEY = "program_id, period, reason_key, type, source"
 TALLY_COUNTS = ("count", "added_count", "added", "removed_count", "removed")
+TALLY_ADD = ", ".join(f"{c} = ledger_eventtally.{c} + EXCLUDED.{c}" for c in TALLY_COUNTS)
 
 
 def tally_period_sql(column: str, vendor: str) -> str:
@@ -107,7 +110,7 @@ def tally_events_sql(events: str, writer: str) -> str:
     tallies (EventTally) under `writer`: one row per quarter hour, program, reason, type and
     source. In order of their keys, so that two statements lock shared rows in one order."""
     return f"""
-    INSERT INTO ledger_eventtally (program_id, period, reason_key, type, source, writer,
+    INSERT INTO ledger_eventtally ({TALLY_KEY}, writer,
                                    {", ".join(TALLY_COUNTS)})
     SELECT program_id, {tally_period_sql("created_at", "postgresql")},
            COALESCE(reason_id, 0), type, source, {writer},
@@ -117,8 +120,8 @@ def tally_events_sql(events: str, writer: str) -> str:
     FROM {events}
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (program_id, period, reason_key, type, source, writer) DO UPDATE SET
-    {", ".join(f"{c} = ledger_eventtally.{c} + EXCLUDED.{c}" for c in TALLY_COUNTS)};
+    ON CONFLICT ({TALLY_KEY}, writer) DO UPDATE SET
+    {TALLY_ADD};
 """
 
 

@@ -11,21 +11,19 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger.models import TALLY_COUNTS
+from ledger.models import TALLY_ADD, TALLY_COUNTS, TALLY_KEY
 
-KEY = "program_id, period, reason_key, type, source"
 MERGE = f"""
 WITH merged AS (
     DELETE FROM ledger_eventtally WHERE writer <> 0 AND period < %s
-    RETURNING {KEY}, {", ".join(TALLY_COUNTS)}
+    RETURNING {TALLY_KEY}, {", ".join(TALLY_COUNTS)}
 ), kept AS (
-    INSERT INTO ledger_eventtally ({KEY}, writer, {", ".join(TALLY_COUNTS)})
-    SELECT {KEY}, 0, {", ".join(f"sum({c})" for c in TALLY_COUNTS)}
+    INSERT INTO ledger_eventtally ({TALLY_KEY}, writer, {", ".join(TALLY_COUNTS)})
+    SELECT {TALLY_KEY}, 0, {", ".join(f"sum({c})" for c in TALLY_COUNTS)}
     FROM merged
-    GROUP BY {KEY}
-    ORDER BY {KEY}
-    ON CONFLICT ({KEY}, writer) DO UPDATE SET
-    {", ".join(f"{c} = ledger_eventtally.{c} + EXCLUDED.{c}" for c in TALLY_COUNTS)}
+    GROUP BY {TALLY_KEY}
+    ORDER BY {TALLY_KEY}
+    ON CONFLICT ({TALLY_KEY}, writer) DO UPDATE SET {TALLY_ADD}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM merged), (SELECT count(*) FROM kept)
