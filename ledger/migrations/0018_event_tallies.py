@@ -12,10 +12,10 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
-from ledger.models import TALLY_COUNTS, tally_events_sql, tally_period_sql
+from ledger.models import TALLY_COUNTS, TALLY_KEY, tally_events_sql, tally_period_sql
 
-COLUMNS = f"program_id, period, reason_key, type, source, writer, {', '.join(TALLY_COUNTS)}"
-KEY = "program_id, period, reason_key, type, source, writer"
+KEY = f"{TALLY_KEY}, writer"
+COLUMNS = f"{KEY}, {', '.join(TALLY_COUNTS)}"
 
 
 SQLITE_TRIGGER = (
