@@ -14,7 +14,8 @@ from .receiver import Receiver, start_receiver
 
 def _flush_past_append_only_triggers(original):
     """Transactional tests end by emptying every table, events and audit entries included;
-    the append-only triggers would (rightly) refuse that, so the test teardown alone lifts them."""
+    the append-only triggers, and those of the tables events name, would (rightly) refuse
+    that, so the test teardown alone lifts them."""
 
     def teardown(self):
         if connection.vendor == "postgresql":
@@ -25,6 +26,15 @@ def _flush_past_append_only_triggers(original):
                 "ledger.LoyaltyEvent:append_only_truncate",
                 "loyalty_admin.AuditEntry:append_only",
                 "loyalty_admin.AuditEntry:append_only_truncate",
+                *(
+                    f"ledger.{model}:named_by_events_truncate"
+                    for model in (
+                        "Reason",
+                        "BulkBatch",
+                        "ProgramNamedByEvents",
+                        "OperatorNamedByEvents",
+                    )
+                ),
             ):
                 return original(self)
         with connection.cursor() as cursor:

@@ -16,10 +16,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 
 from accounts.models import LoyaltyAccount
-from ledger.models import LotConsumption, LoyaltyEvent, PointLot, tally_events_sql
+from ledger.models import (
+    LotConsumption,
+    LoyaltyEvent,
+    PointLot,
+    missing_reference_sql,
+    tally_events_sql,
+)
 
 from .demo_data import (
     ACCOUNT_COLUMNS,
@@ -189,13 +195,16 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     again, from the catalog's own definitions, when the block ends. Primary keys, checks and
     the append-only triggers stay. The block is given the foreign keys, as (table, name): they
     come back `NOT VALID`, for `validate_foreign_keys` to check the rows against; the schema
-    is then the one the migrations made. The events' tally trigger is off during the load,
-    and the tallies of every loaded event are added in one statement after it. `log`, if
+    is then the one the migrations made. The events' statement triggers are off during the
+    load: the tallies of every loaded event are added in one statement after it, and their
+    references to programs, reasons, operators and batches checked in one query. `log`, if
     given, is told how long each statement took."""
     tables = [model._meta.db_table for model in SEEDED_MODELS]
     quote = connection.ops.quote_name
     events = LoyaltyEvent._meta.db_table
-    tally = next(t for t in LoyaltyEvent._meta.triggers if t.name == "tally").get_pgid(LoyaltyEvent)
+    # The statement triggers that would keep each COPY's rows to read them again: the tallies,
+    # added after the load, and the check of references, made after it.
+    triggers = [t.get_pgid(LoyaltyEvent) for t in LoyaltyEvent._meta.triggers if t.referencing]
     with connection.cursor() as cursor:
         cursor.execute(_CONSTRAINTS, [tables])
         constraints = cursor.fetchall()  # foreign keys first
@@ -205,7 +214,8 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {name}")
-        cursor.execute(f"ALTER TABLE {events} DISABLE TRIGGER {tally}")
+        for trigger in triggers:
+            cursor.execute(f"ALTER TABLE {events} DISABLE TRIGGER {trigger}")
     foreign_keys = [
         (table, name) for table, name, definition in constraints if _is_foreign_key(definition)
     ]
@@ -214,7 +224,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
         # Index builds sort in memory (and in parallel workers) with this much.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         statements = [
-            f"ALTER TABLE {events} ENABLE TRIGGER {tally}",
+            *(f"ALTER TABLE {events} ENABLE TRIGGER {trigger}" for trigger in triggers),
             # One aggregate over every loaded event, held in memory (a few hundred thousand
             # keys), compiled by no JIT: 5 s for 3M events, where the trigger would have
             # aggregated each chunk's COPY apart.
@@ -233,6 +243,13 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
         ]
         for statement in statements:
             _timed(cursor, statement, log)
+        # What the trigger `references` would have checked, for every loaded event at once.
+        _timed(cursor, missing_reference_sql(events), log)
+        missing = cursor.fetchone()
+        if missing is not None:
+            raise IntegrityError(
+                f"A loaded event names {missing[0]} {missing[1]}, which does not exist."
+            )
 
 
 _NOT_VALID = """
