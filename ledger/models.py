@@ -881,14 +881,17 @@ class WebhookNotification(models.Model):
 
 
 # Programs and operators as the events name them: proxies that only carry the triggers of
-# their tables (models of other apps), so that these migrations install them.
+# their tables (models of other apps), so that these migrations install them. No permissions
+# of their own: nobody works with them.
 class ProgramNamedByEvents(Program):
     class Meta:
         proxy = True
+        default_permissions = ()
         triggers = named_by_events("program_id")
 
 
 class OperatorNamedByEvents(User):
     class Meta:
         proxy = True
+        default_permissions = ()
         triggers = named_by_events("actor_id")

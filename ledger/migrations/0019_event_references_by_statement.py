@@ -45,6 +45,7 @@ class Migration(migrations.Migration):
             fields=[],
             options={
                 "proxy": True,
+                "default_permissions": (),
                 "indexes": [],
                 "constraints": [],
             },
@@ -58,6 +59,7 @@ class Migration(migrations.Migration):
             fields=[],
             options={
                 "proxy": True,
+                "default_permissions": (),
                 "indexes": [],
                 "constraints": [],
             },
