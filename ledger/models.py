@@ -49,11 +49,11 @@ EVENT_REFERENCES = (
 )
 
 
-def missing_reference_sql(events: str) -> str:
-    """PostgreSQL's query for the first reference of the rows of `events` (a table of events)
-    to a row that does not exist, as (field, value). It reads `events` once, for the few
-    combinations of the four that its rows hold, and locks each named row that exists until
-    the transaction ends, so that none is deleted before the events are committed."""
+def missing_reference_sql(events: str, *, first_only: bool = True) -> str:
+    """PostgreSQL's query for the references of the rows of `events` (a table of events) to
+    rows that do not exist, as (field, value): the first one, or all. It reads `events` once,
+    for the few combinations of the four that its rows hold, and locks each named row that
+    exists until the transaction ends, so that none is deleted before the events commit."""
     columns = ", ".join(column for column, _ in EVENT_REFERENCES)
     return (
         f"WITH named AS MATERIALIZED (SELECT DISTINCT {columns} FROM {events}) "
@@ -63,7 +63,7 @@ def missing_reference_sql(events: str) -> str:
             f"WHERE NOT EXISTS (SELECT FROM {table} t WHERE t.id = one.id FOR KEY SHARE))"
             for column, table in EVENT_REFERENCES
         )
-        + " LIMIT 1"
+        + (" LIMIT 1" if first_only else "")
     )
 
 

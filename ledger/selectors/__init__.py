@@ -20,7 +20,12 @@ from .events import (
     history_summary,
     matching_events,
 )
-from .integrity import Discrepancy, ledger_discrepancies, tally_discrepancies
+from .integrity import (
+    Discrepancy,
+    ledger_discrepancies,
+    reference_discrepancies,
+    tally_discrepancies,
+)
 from .lots import ExpiryDeadline, upcoming_expirations
 from .rewards import account_rewards, open_rewards, reward_tiers
 
@@ -41,6 +46,7 @@ __all__ = [
     "history_summary",
     "history_with_pending",
     "ledger_discrepancies",
+    "reference_discrepancies",
     "tally_discrepancies",
     "matching_events",
     "pending_approvals_count",

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import LoyaltyAccount
-from ledger.models import tally_period_sql
+from ledger.models import LoyaltyEvent, missing_reference_sql, tally_period_sql
 
 
 @dataclass(frozen=True)
@@ -138,3 +138,17 @@ def tally_discrepancies() -> list[str]:
             f"{added:+} points added, {removed:+} removed"
             for _, period, reason, type_, source, count, added, removed in cursor.fetchall()
         ]
+
+
+def reference_discrepancies() -> list[str]:
+    """Every program, reason, operator or batch that events name and that does not exist:
+    empty when there is none. On PostgreSQL a trigger checks these as events are written,
+    not foreign keys (EVENT_REFERENCES), and a restore creates triggers after loading the
+    rows, so nothing checked the restored ones; this reads every event. On SQLite foreign
+    keys keep them."""
+    if connection.vendor != "postgresql":
+        return []
+    events = connection.ops.quote_name(LoyaltyEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(missing_reference_sql(events, first_only=False))
+        return [f"events name {field} {value}, which does not exist" for field, value in cursor]

@@ -3,16 +3,20 @@
 On PostgreSQL one trigger checks all the rows of a statement at once (EVENT_REFERENCES), and
 the four tables refuse to lose a row that an event names; SQLite keeps foreign keys."""
 
+import io
 import threading
 import uuid
 
+import pgtrigger
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Program
 from ledger.models import EVENT_REFERENCES, BulkBatch, LoyaltyEvent, Reason
+from ledger.selectors import reference_discrepancies
 
 from ..conftest import postgres_only
 from ..factories import AccountFactory
@@ -162,6 +166,29 @@ def test_no_foreign_key_is_left_on_the_references_and_their_triggers_are_on():
     ]
     guarded = sorted(table for table, name, _ in triggers if "named_by" in name)
     assert guarded == sorted(2 * [table for _, table in EVENT_REFERENCES])
+
+
+@postgres_only
+def test_check_ledger_names_what_the_trigger_did_not_see(named, reasons, manager):
+    """A restore loads the rows before it makes the triggers, so nothing checks the restored
+    events' references but check_ledger."""
+    assert reference_discrepancies() == []
+    with pgtrigger.ignore("ledger.LoyaltyEvent:references"):
+        event_row(named.account, 5, timezone.now(), reason=reasons["REWARD"], actor=manager)
+        orphan = event_row(named.account, 5, timezone.now(), reason=reasons["REWARD"])
+        orphan.reason_id, orphan.batch_id = 987654, uuid.UUID(int=7)
+        orphan.source = LoyaltyEvent.Source.BULK_IMPORT
+        orphan.save()
+
+    expected = [
+        "events name reason_id 987654, which does not exist",
+        f"events name batch_id {uuid.UUID(int=7)}, which does not exist",
+    ]
+    assert reference_discrepancies() == expected
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="discrepancies in the ledger"):
+        call_command("check_ledger", stdout=out)
+    assert all(line in out.getvalue().splitlines() for line in expected)
 
 
 @postgres_only
