@@ -31,8 +31,11 @@ def _flush_past_append_only_triggers(original):
                     for model in (
                         "Reason",
                         "BulkBatch",
+                        "Reward",
                         "ProgramNamedByEvents",
+                        "AccountNamedByEvents",
                         "OperatorNamedByEvents",
+                        "ApiClientNamedByEvents",
                     )
                 ),
             ):

@@ -192,7 +192,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     come back `NOT VALID`, for `validate_foreign_keys` to check the rows against; the schema
     is then the one the migrations made. The events' statement triggers are off during the
     load: the tallies of every loaded event are added in one statement after it, and their
-    references to programs, reasons, operators and batches checked in one query. `log`, if
+    references checked in one query (EVENT_REFERENCES). `log`, if
     given, is told how long each statement took."""
     tables = [model._meta.db_table for model in SEEDED_MODELS]
     quote = connection.ops.quote_name

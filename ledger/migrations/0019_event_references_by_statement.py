@@ -11,25 +11,35 @@ from django.db import migrations
 CHECKED_BY_STATEMENT = ("program", "reason", "actor", "batch")
 
 
-def drop_foreign_keys(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    event = apps.get_model("ledger", "LoyaltyEvent")
-    for name in CHECKED_BY_STATEMENT:
-        column = event._meta.get_field(name).column
-        for constraint in schema_editor._constraint_names(event, [column], foreign_key=True):
-            schema_editor.execute(schema_editor._delete_fk_sql(event, constraint))
+def dropping(names):
+    """The operation's forward step: drop the foreign keys of these fields of events."""
+
+    def drop_foreign_keys(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        event = apps.get_model("ledger", "LoyaltyEvent")
+        for name in names:
+            column = event._meta.get_field(name).column
+            for constraint in schema_editor._constraint_names(event, [column], foreign_key=True):
+                schema_editor.execute(schema_editor._delete_fk_sql(event, constraint))
+
+    return drop_foreign_keys
 
 
-def restore_foreign_keys(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    event = apps.get_model("ledger", "LoyaltyEvent")
-    for name in CHECKED_BY_STATEMENT:
-        field = event._meta.get_field(name)
-        schema_editor.execute(
-            schema_editor._create_fk_sql(event, field, "_fk_%(to_table)s_%(to_column)s")
-        )
+def restoring(names):
+    """The operation's backward step: make the foreign keys of these fields of events again."""
+
+    def restore_foreign_keys(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        event = apps.get_model("ledger", "LoyaltyEvent")
+        for name in names:
+            field = event._meta.get_field(name)
+            schema_editor.execute(
+                schema_editor._create_fk_sql(event, field, "_fk_%(to_table)s_%(to_column)s")
+            )
+
+    return restore_foreign_keys
 
 
 class Migration(migrations.Migration):
@@ -198,5 +208,5 @@ class Migration(migrations.Migration):
                 ),
             ),
         ),
-        migrations.RunPython(drop_foreign_keys, restore_foreign_keys),
+        migrations.RunPython(dropping(CHECKED_BY_STATEMENT), restoring(CHECKED_BY_STATEMENT)),
     ]

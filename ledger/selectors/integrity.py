@@ -141,14 +141,14 @@ def tally_discrepancies() -> list[str]:
 
 
 def reference_discrepancies() -> list[str]:
-    """Every program, reason, operator or batch that events name and that does not exist:
-    empty when there is none. On PostgreSQL a trigger checks these as events are written,
-    not foreign keys (EVENT_REFERENCES), and a restore creates triggers after loading the
-    rows, so nothing checked the restored ones; this reads every event. On SQLite foreign
-    keys keep them."""
+    """Every account, program, reason, operator, API client, batch, reward or reversed event
+    that events name and that does not exist: empty when there is none. On PostgreSQL a
+    trigger checks these as events are written, not foreign keys (EVENT_REFERENCES), and a
+    restore creates triggers after loading the rows, so nothing checked the restored ones;
+    this reads every event, and locks nothing. On SQLite foreign keys keep them."""
     if connection.vendor != "postgresql":
         return []
     events = connection.ops.quote_name(LoyaltyEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(missing_reference_sql(events, first_only=False))
+        cursor.execute(missing_reference_sql(events, first_only=False, lock=False))
         return [f"events name {field} {value}, which does not exist" for field, value in cursor]

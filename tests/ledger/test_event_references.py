@@ -1,7 +1,9 @@
-"""An event's program, reason, operator and batch exist for as long as the event does.
+"""The rows an event names (its account, program, reason, operator, API client, batch, reward,
+reversed event) exist for as long as the event does.
 
 On PostgreSQL one trigger checks all the rows of a statement at once (EVENT_REFERENCES), and
-the four tables refuse to lose a row that an event names; SQLite keeps foreign keys."""
+the named tables refuse to lose a row that an event names (events are never deleted at all);
+SQLite keeps foreign keys."""
 
 import io
 import threading
@@ -15,16 +17,23 @@ from django.db import DatabaseError, IntegrityError, connection, connections, tr
 from django.utils import timezone
 
 from accounts.models import Program
+from ledger import services
 from ledger.models import EVENT_REFERENCES, BulkBatch, LoyaltyEvent, Reason
 from ledger.selectors import reference_discrepancies
+from ledger.services import Actor
 
 from ..conftest import postgres_only
-from ..factories import AccountFactory
+from ..factories import AccountFactory, api_client
 from ..review.conftest import event_row
 
 pytestmark = pytest.mark.django_db
 
-MISSING = {"program_id": uuid.uuid4(), "reason_id": 987654, "actor_id": 987654}
+MISSING = {"reason_id": 987654, "actor_id": 987654, "api_client_id": "missing.key"}
+# What an event must be to name a reward or a reversed event at all (the table's checks).
+SHAPED = {
+    "reward_id": {"type": LoyaltyEvent.Type.CREATE_REWARD},
+    "reverses_id": {"type": LoyaltyEvent.Type.REVERSAL},
+}
 
 
 @pytest.fixture
@@ -41,18 +50,28 @@ def batch(program, manager):
 
 @pytest.fixture
 def named(program, reasons, manager, batch):
-    """An event that names a program, a reason, an operator and a batch."""
+    """An event that names an account, a program, a reason, an operator, an API client and a
+    batch."""
     event = event_row(
         AccountFactory(program=program),
         25,
         timezone.now(),
         reason=reasons["REWARD"],
         actor=manager,
+        api_client=api_client()[0],
         batch=batch,
         source=LoyaltyEvent.Source.BULK_IMPORT,
     )
     event.save()
     return event
+
+
+@pytest.fixture
+def reward(funded, program, manager):
+    """A reward, which its CREATE_REWARD event names."""
+    actor = Actor.of_operator(manager)
+    tier = services.add_reward_tier(program=program, name="Coffee", points=100, actor=actor)
+    return services.create_reward(account=funded, tier=tier, actor=actor)
 
 
 def test_the_references_are_the_foreign_keys_of_events():
@@ -64,11 +83,18 @@ def test_the_references_are_the_foreign_keys_of_events():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("column", ["program_id", "reason_id", "actor_id", "batch_id"])
+@pytest.mark.parametrize("column", [column for column, _ in EVENT_REFERENCES])
 def test_an_event_that_names_a_missing_row_is_refused(column, program, reasons, manager):
     account = AccountFactory(program=program)
     missing = MISSING.get(column, uuid.uuid4())
-    row = event_row(account, 5, timezone.now(), reason=reasons["REWARD"], actor=manager)
+    row = event_row(
+        account,
+        5,
+        timezone.now(),
+        reason=reasons["REWARD"],
+        actor=manager,
+        **SHAPED.get(column, {}),
+    )
     setattr(row, column, missing)
 
     with pytest.raises(IntegrityError) as refused, transaction.atomic():
@@ -85,28 +111,50 @@ def _execute(sql: str, params=()) -> None:
         cursor.execute(sql, params)
 
 
-def _named_rows(named) -> list[tuple[str, object]]:
+def _named_rows(named, reward) -> list[tuple[str, object]]:
     return [
+        ("accounts_loyaltyaccount", named.account_id),
         ("accounts_program", named.program_id),
         ("ledger_reason", named.reason_id),
         ("auth_user", named.actor_id),
+        ("loyalty_admin_apiclient", named.api_client_id),
         ("ledger_bulkbatch", named.batch_id),
+        ("ledger_reward", reward.pk),
     ]
 
 
+def _another_id(pk: object) -> object:
+    return {uuid.UUID: uuid.uuid4(), str: "another.key"}.get(type(pk), 987654)
+
+
 @postgres_only
-def test_a_row_that_an_event_names_cannot_be_deleted_or_renumbered(named):
-    for table, pk in _named_rows(named):
+def test_a_row_that_an_event_names_cannot_be_deleted_or_renumbered(named, reward):
+    rows = _named_rows(named, reward)
+    # Every table that events name, but their own (events are never deleted).
+    assert {table for _, table in EVENT_REFERENCES} - {t for t, _ in rows} == {
+        "ledger_loyaltyevent"
+    }
+    with connection.cursor() as cursor:
+        # Settle the test's pending foreign key checks (the other tables' rows that name the
+        # account and the reward), so that only the triggers are left to refuse.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table, pk in rows:
         with pytest.raises(IntegrityError, match=f"DELETE refused: loyalty events name {table}"):
             _execute(f"DELETE FROM {table} WHERE id = %s", [pk])
-        new_id = uuid.uuid4() if isinstance(pk, uuid.UUID) else 987654
         with pytest.raises(IntegrityError, match=f"UPDATE refused: loyalty events name {table}"):
-            _execute(f"UPDATE {table} SET id = %s WHERE id = %s", [new_id, pk])
+            _execute(f"UPDATE {table} SET id = %s WHERE id = %s", [_another_id(pk), pk])
 
     named.refresh_from_db()
-    assert (named.program.pk, named.reason.pk, named.actor.pk, named.batch.pk) == tuple(
-        pk for _, pk in _named_rows(named)
-    )
+    reward.refresh_from_db()
+    assert (
+        named.account.pk,
+        named.program.pk,
+        named.reason.pk,
+        named.actor.pk,
+        named.api_client.pk,
+        named.batch.pk,
+        reward.pk,
+    ) == tuple(pk for _, pk in rows)
     # Other changes to them, and rows no event names, are theirs to make.
     _execute("UPDATE ledger_reason SET label = 'Renamed' WHERE id = %s", [named.reason_id])
     assert Reason.objects.get(pk=named.reason_id).label == "Renamed"
@@ -118,7 +166,7 @@ def test_a_row_that_an_event_names_cannot_be_deleted_or_renumbered(named):
 
 
 @postgres_only
-@pytest.mark.parametrize("table", ["ledger_reason", "ledger_bulkbatch"])
+@pytest.mark.parametrize("table", ["ledger_reason", "ledger_bulkbatch", "loyalty_admin_apiclient"])
 def test_a_table_whose_rows_events_name_cannot_be_emptied(named, table):
     with connection.cursor() as cursor:
         # Settle the test's pending foreign key checks, or PostgreSQL refuses TRUNCATE for
@@ -133,8 +181,10 @@ def test_a_table_whose_rows_events_name_cannot_be_emptied(named, table):
 
 
 @postgres_only
-@pytest.mark.parametrize("table", ["accounts_program", "auth_user"])
-def test_the_other_named_tables_cannot_be_emptied_either(named, table):
+@pytest.mark.parametrize(
+    "table", ["accounts_program", "auth_user", "accounts_loyaltyaccount", "ledger_reward"]
+)
+def test_the_other_named_tables_cannot_be_emptied_either(named, reward, table):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with pytest.raises(DatabaseError, match="refused"):
@@ -159,13 +209,15 @@ def test_no_foreign_key_is_left_on_the_references_and_their_triggers_are_on():
 
     columns = {column for column, _ in EVENT_REFERENCES}
     assert not foreign_keys & columns
-    assert {"account_id", "reverses_id", "counterpart_id"} <= foreign_keys  # the others stay
+    # The one that stays: each half of a pair names the other, written after it.
+    assert foreign_keys == {"counterpart_id"}
     assert {enabled for *_, enabled in triggers} == {"O"}
     assert sorted(table for table, name, _ in triggers if "references" in name) == [
         "ledger_loyaltyevent"
     ]
     guarded = sorted(table for table, name, _ in triggers if "named_by" in name)
-    assert guarded == sorted(2 * [table for _, table in EVENT_REFERENCES])
+    never_deleted = "ledger_loyaltyevent"
+    assert guarded == sorted(2 * [t for _, t in EVENT_REFERENCES if t != never_deleted])
 
 
 @postgres_only
@@ -179,10 +231,14 @@ def test_check_ledger_names_what_the_trigger_did_not_see(named, reasons, manager
         orphan.reason_id, orphan.batch_id = 987654, uuid.UUID(int=7)
         orphan.source = LoyaltyEvent.Source.BULK_IMPORT
         orphan.save()
+        homeless = event_row(named.account, 5, timezone.now(), reason=reasons["REWARD"])
+        homeless.account_id = uuid.UUID(int=8)
+        homeless.save()
 
     expected = [
         "events name reason_id 987654, which does not exist",
         f"events name batch_id {uuid.UUID(int=7)}, which does not exist",
+        f"events name account_id {uuid.UUID(int=8)}, which does not exist",
     ]
     assert reference_discrepancies() == expected
     out = io.StringIO()
@@ -191,52 +247,74 @@ def test_check_ledger_names_what_the_trigger_did_not_see(named, reasons, manager
     assert all(line in out.getvalue().splitlines() for line in expected)
 
 
+def _delete_elsewhere(table: str, pk: object, timeout: str, outcome: list[str]) -> None:
+    with psycopg.connect(_url(), autocommit=True) as other:
+        other.execute(f"SET lock_timeout = '{timeout}'")
+        try:
+            other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
+            outcome.append("deleted")
+        except psycopg.Error as error:
+            outcome.append(type(error).__name__ + ": " + str(error).splitlines()[0])
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_the_check_holds_the_named_rows_until_the_events_are_committed(program, reasons, manager):
+@pytest.mark.parametrize("kind", ["reason", "account"])
+def test_the_check_holds_the_named_rows_until_the_events_are_committed(
+    kind, program, reasons, manager
+):
     """As a foreign key's check does: a row named by events being written cannot be deleted
     before they are committed, and then not at all; an event cannot name a row being deleted."""
-    reward = reasons["REWARD"]
-    account = AccountFactory(program=program)
-    outcome: list[str] = []
+    table, column = {
+        "reason": ("ledger_reason", "reason_id"),
+        "account": ("accounts_loyaltyaccount", "account_id"),
+    }[kind]
+    other_account = AccountFactory(program=program)
 
-    def delete_the_reason(timeout: str) -> None:
-        with psycopg.connect(_url(), autocommit=True) as other:
-            other.execute(f"SET lock_timeout = '{timeout}'")
-            try:
-                other.execute("DELETE FROM ledger_reason WHERE id = %s", [reward.pk])
-                outcome.append("deleted")
-            except psycopg.Error as error:
-                outcome.append(type(error).__name__ + ": " + str(error).splitlines()[0])
+    def a_row():
+        if kind == "account":
+            return AccountFactory(program=program)
+        code = f"R{uuid.uuid4().hex[:8].upper()}"
+        return Reason.objects.create(
+            program=program, code=code, label=code, sign=1, affects_lifetime=False
+        )
 
+    def event_naming(row) -> LoyaltyEvent:
+        account = row if kind == "account" else other_account
+        reason = row if kind == "reason" else reasons["REWARD"]
+        return event_row(account, 5, timezone.now(), reason=reason, actor=manager)
+
+    named, outcome = a_row(), []
     with transaction.atomic():
-        event_row(account, 5, timezone.now(), reason=reward, actor=manager).save()
-        deleter = threading.Thread(target=delete_the_reason, args=["300ms"])
+        event_naming(named).save()
+        deleter = threading.Thread(
+            target=_delete_elsewhere, args=[table, named.pk, "300ms", outcome]
+        )
         deleter.start()
         deleter.join()
-    delete_the_reason("2s")
+    _delete_elsewhere(table, named.pk, "2s", outcome)
 
     assert outcome[0].startswith("LockNotAvailable")
-    assert outcome[1].startswith("ForeignKeyViolation: DELETE refused: loyalty events name")
-    assert Reason.objects.filter(pk=reward.pk).exists()
-
-    # The other way round: a reason being deleted, still uncommitted, cannot be named.
-    doomed = Reason.objects.create(
-        program=program, code="DOOMED", label="Doomed", sign=1, affects_lifetime=False
+    assert outcome[1].startswith(
+        f"ForeignKeyViolation: DELETE refused: loyalty events name {table}"
     )
+    assert type(named).objects.filter(pk=named.pk).exists()
+
+    # The other way round: a row being deleted, still uncommitted, cannot be named.
+    doomed = a_row()
     with psycopg.connect(_url()) as deleting:
-        deleting.execute("DELETE FROM ledger_reason WHERE id = %s", [doomed.pk])
+        deleting.execute(f"DELETE FROM {table} WHERE id = %s", [doomed.pk])
         with pytest.raises(DatabaseError, match="lock timeout"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '300ms'")
-            event_row(account, 5, timezone.now(), reason=doomed, actor=manager).save()
+            event_naming(doomed).save()
         deleting.commit()
     with (
-        pytest.raises(IntegrityError, match=f"names reason_id {doomed.pk}, which does not"),
+        pytest.raises(IntegrityError, match=f"names {column} {doomed.pk}, which does not"),
         transaction.atomic(),
     ):
-        event_row(account, 5, timezone.now(), reason=doomed, actor=manager).save()
-    assert LoyaltyEvent.objects.filter(account=account).count() == 1
+        event_naming(doomed).save()
+    assert LoyaltyEvent.objects.count() == 1
     connections.close_all()
 
 
