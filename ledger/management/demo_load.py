@@ -190,16 +190,21 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     again, from the catalog's own definitions, when the block ends. Primary keys, checks and
     the append-only triggers stay. The block is given the foreign keys, as (table, name): they
     come back `NOT VALID`, for `validate_foreign_keys` to check the rows against; the schema
-    is then the one the migrations made. The events' statement triggers are off during the
-    load: the tallies of every loaded event are added in one statement after it, and their
-    references checked in one query (EVENT_REFERENCES). `log`, if
-    given, is told how long each statement took."""
+    is then the one the migrations made. The statement triggers of events, lots and
+    consumptions are off during the load: the tallies of every loaded event are added in one
+    statement after it, and the rows' references checked in one query a table
+    (EVENT_REFERENCES). `log`, if given, is told how long each statement took."""
     tables = [model._meta.db_table for model in SEEDED_MODELS]
     quote = connection.ops.quote_name
     events = LoyaltyEvent._meta.db_table
-    # The statement triggers that would keep each COPY's rows to read them again: the tallies,
-    # added after the load, and the check of references, made after it.
-    triggers = [t.get_pgid(LoyaltyEvent) for t in LoyaltyEvent._meta.triggers if t.referencing]
+    # The statement triggers that would keep each COPY's rows to read them again: the events'
+    # tallies, added after the load, and the checks of references, made after it.
+    triggers = [
+        (quote(model._meta.db_table), trigger.get_pgid(model))
+        for model in SEEDED_MODELS
+        for trigger in model._meta.triggers
+        if trigger.referencing
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_CONSTRAINTS, [tables])
         constraints = cursor.fetchall()  # foreign keys first
@@ -209,8 +214,8 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {name}")
-        for trigger in triggers:
-            cursor.execute(f"ALTER TABLE {events} DISABLE TRIGGER {trigger}")
+        for table, trigger in triggers:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
     foreign_keys = [
         (table, name) for table, name, definition in constraints if _is_foreign_key(definition)
     ]
@@ -219,7 +224,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
         # Index builds sort in memory (and in parallel workers) with this much.
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         statements = [
-            *(f"ALTER TABLE {events} ENABLE TRIGGER {trigger}" for trigger in triggers),
+            *(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}" for table, trigger in triggers),
             # One aggregate over every loaded event, held in memory (a few hundred thousand
             # keys), compiled by no JIT: 5 s for 3M events, where the trigger would have
             # aggregated each chunk's COPY apart.
@@ -238,7 +243,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
         ]
         for statement in statements:
             _timed(cursor, statement, log)
-    # What the trigger `references` would have checked, for every loaded event at once.
+    # What the triggers `references` would have checked, for every loaded row at once.
     started = time.monotonic()
     missing = reference_discrepancies()
     if log:

@@ -11,32 +11,33 @@ from django.db import migrations
 CHECKED_BY_STATEMENT = ("program", "reason", "actor", "batch")
 
 
-def dropping(names):
-    """The operation's forward step: drop the foreign keys of these fields of events."""
+def dropping(names, model_name="LoyaltyEvent"):
+    """The operation's forward step: drop the foreign keys of these fields of the model."""
 
     def drop_foreign_keys(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
-        event = apps.get_model("ledger", "LoyaltyEvent")
+        model = apps.get_model("ledger", model_name)
         for name in names:
-            column = event._meta.get_field(name).column
-            for constraint in schema_editor._constraint_names(event, [column], foreign_key=True):
-                schema_editor.execute(schema_editor._delete_fk_sql(event, constraint))
+            column = model._meta.get_field(name).column
+            for constraint in schema_editor._constraint_names(model, [column], foreign_key=True):
+                schema_editor.execute(schema_editor._delete_fk_sql(model, constraint))
 
     return drop_foreign_keys
 
 
-def restoring(names):
-    """The operation's backward step: make the foreign keys of these fields of events again."""
+def restoring(names, model_name="LoyaltyEvent"):
+    """The operation's backward step: make the foreign keys of these fields of the model
+    again."""
 
     def restore_foreign_keys(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
-        event = apps.get_model("ledger", "LoyaltyEvent")
+        model = apps.get_model("ledger", model_name)
         for name in names:
-            field = event._meta.get_field(name)
+            field = model._meta.get_field(name)
             schema_editor.execute(
-                schema_editor._create_fk_sql(event, field, "_fk_%(to_table)s_%(to_column)s")
+                schema_editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
             )
 
     return restore_foreign_keys

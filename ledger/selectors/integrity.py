@@ -1,6 +1,7 @@
 """The ledger's own audit: where cached balances, the balance chain or lots disagree with the
 events they derive from."""
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -8,7 +9,15 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import LoyaltyAccount
-from ledger.models import LoyaltyEvent, missing_reference_sql, tally_period_sql
+from ledger.models import (
+    CONSUMPTION_REFERENCES,
+    LotConsumption,
+    LoyaltyEvent,
+    PointLot,
+    lot_event_mismatch_sql,
+    missing_reference_sql,
+    tally_period_sql,
+)
 
 
 @dataclass(frozen=True)
@@ -140,15 +149,35 @@ def tally_discrepancies() -> list[str]:
         ]
 
 
+# The tables whose references a trigger checks once per statement on PostgreSQL: what their
+# rows are called, and the query of a table of them for the references that are missing.
+CHECKED_BY_STATEMENT = (
+    (LoyaltyEvent, "events", functools.partial(missing_reference_sql, lock=False)),
+    (PointLot, "lots", lot_event_mismatch_sql),
+    (
+        LotConsumption,
+        "lot consumptions",
+        functools.partial(missing_reference_sql, references=CONSUMPTION_REFERENCES, lock=False),
+    ),
+)
+
+
 def reference_discrepancies() -> list[str]:
-    """Every account, program, reason, operator, API client, batch, reward or reversed event
-    that events name and that does not exist: empty when there is none. On PostgreSQL a
-    trigger checks these as events are written, not foreign keys (EVENT_REFERENCES), and a
-    restore creates triggers after loading the rows, so nothing checked the restored ones;
-    this reads every event, and locks nothing. On SQLite foreign keys keep them."""
+    """Every row that events, lots or consumptions name and that does not exist (an account,
+    program, reason, operator, API client, batch, reward or event; a lot's event must be of
+    the lot's account): empty when there is none. On PostgreSQL triggers check these as rows
+    are written, not foreign keys (EVENT_REFERENCES), and a restore creates triggers after
+    loading the rows, so nothing checked the restored ones; this reads every row of the
+    three tables, and locks nothing. On SQLite foreign keys keep them."""
     if connection.vendor != "postgresql":
         return []
-    events = connection.ops.quote_name(LoyaltyEvent._meta.db_table)
+    found = []
     with connection.cursor() as cursor:
-        cursor.execute(missing_reference_sql(events, first_only=False, lock=False))
-        return [f"events name {field} {value}, which does not exist" for field, value in cursor]
+        for model, rows, missing in CHECKED_BY_STATEMENT:
+            cursor.execute(
+                missing(connection.ops.quote_name(model._meta.db_table), first_only=False)
+            )
+            found += [
+                f"{rows} name {field} {value}, which does not exist" for field, value in cursor
+            ]
+    return found

@@ -3,7 +3,7 @@ reversed event) exist for as long as the event does.
 
 On PostgreSQL one trigger checks all the rows of a statement at once (EVENT_REFERENCES), and
 the named tables refuse to lose a row that an event names (events are never deleted at all);
-SQLite keeps foreign keys."""
+the lots' and consumptions' events are checked the same way. SQLite keeps foreign keys."""
 
 import io
 import threading
@@ -18,7 +18,14 @@ from django.utils import timezone
 
 from accounts.models import Program
 from ledger import services
-from ledger.models import EVENT_REFERENCES, BulkBatch, LoyaltyEvent, Reason
+from ledger.models import (
+    EVENT_REFERENCES,
+    BulkBatch,
+    LotConsumption,
+    LoyaltyEvent,
+    PointLot,
+    Reason,
+)
 from ledger.selectors import reference_discrepancies
 from ledger.services import Actor
 
@@ -207,13 +214,25 @@ def test_no_foreign_key_is_left_on_the_references_and_their_triggers_are_on():
         )
         triggers = cursor.fetchall()
 
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text || '.' || a.attname FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+            "WHERE c.conrelid IN ('ledger_pointlot'::regclass, 'ledger_lotconsumption'::regclass) "
+            "AND c.contype = 'f'"
+        )
+        lot_keys = {row[0] for row in cursor.fetchall()}
+
     columns = {column for column, _ in EVENT_REFERENCES}
     assert not foreign_keys & columns
     # The one that stays: each half of a pair names the other, written after it.
     assert foreign_keys == {"counterpart_id"}
+    # A consumption's lot keeps its foreign key; the events are checked by statement.
+    assert lot_keys == {"ledger_lotconsumption.lot_id"}
     assert {enabled for *_, enabled in triggers} == {"O"}
     assert sorted(table for table, name, _ in triggers if "references" in name) == [
-        "ledger_loyaltyevent"
+        "ledger_lotconsumption",
+        "ledger_loyaltyevent",
+        "ledger_pointlot",
     ]
     guarded = sorted(table for table, name, _ in triggers if "named_by" in name)
     never_deleted = "ledger_loyaltyevent"
@@ -245,6 +264,67 @@ def test_check_ledger_names_what_the_trigger_did_not_see(named, reasons, manager
     with pytest.raises(CommandError, match="discrepancies in the ledger"):
         call_command("check_ledger", stdout=out)
     assert all(line in out.getvalue().splitlines() for line in expected)
+
+
+def _lot(event: LoyaltyEvent, **fields) -> PointLot:
+    fields = {"account_id": event.account_id, "event": event, **fields}
+    return PointLot(points=5, remaining=5, created_at=event.created_at, **fields)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lot_or_consumption_that_names_a_missing_event_is_refused(funded):
+    earned = LoyaltyEvent.objects.filter(account=funded).get()
+    lot = PointLot.objects.get(event=earned)
+    missing = uuid.uuid4()
+
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        PointLot.objects.bulk_create([_lot(earned), _lot(earned, event_id=missing)])
+    if connection.vendor == "postgresql":
+        assert f"point lot names event_id {missing} of account {funded.pk}, which does not" in str(
+            refused.value
+        )
+
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        LotConsumption.objects.bulk_create(
+            [
+                LotConsumption(event=earned, lot=lot, points=1),
+                LotConsumption(event_id=missing, lot=lot, points=1),
+            ]
+        )
+    if connection.vendor == "postgresql":
+        assert f"lot consumption names event_id {missing}, which does not" in str(refused.value)
+    assert PointLot.objects.filter(account=funded).count() == 1
+    assert not LotConsumption.objects.filter(lot=lot).exists()
+
+
+@postgres_only
+def test_a_lot_must_be_of_its_events_account(funded, program):
+    """A lot's account is its event's: the events' check of their accounts then keeps the
+    lots' accounts too."""
+    earned = LoyaltyEvent.objects.filter(account=funded).get()
+    stranger = AccountFactory(program=program)
+    with (
+        pytest.raises(
+            IntegrityError, match=f"point lot names event_id {earned.pk} of account {stranger.pk}"
+        ),
+        transaction.atomic(),
+    ):
+        _lot(earned, account_id=stranger.pk).save()
+    assert not PointLot.objects.filter(account=stranger).exists()
+
+
+@postgres_only
+def test_check_ledger_names_a_lot_or_consumption_whose_event_is_missing(funded):
+    earned = LoyaltyEvent.objects.filter(account=funded).get()
+    lot = PointLot.objects.get(event=earned)
+    with pgtrigger.ignore("ledger.PointLot:references", "ledger.LotConsumption:references"):
+        _lot(earned, event_id=uuid.UUID(int=9)).save()
+        LotConsumption.objects.create(event_id=uuid.UUID(int=10), lot=lot, points=1)
+
+    assert reference_discrepancies() == [
+        f"lots name event_id {uuid.UUID(int=9)} of account {funded.pk}, which does not exist",
+        f"lot consumptions name event_id {uuid.UUID(int=10)}, which does not exist",
+    ]
 
 
 def _delete_elsewhere(table: str, pk: object, timeout: str, outcome: list[str]) -> None:
