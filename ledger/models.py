@@ -38,11 +38,12 @@ from loyalty_admin.models import ApiClient
 # The references that PostgreSQL checks once per statement, as (column, table), rather than
 # with foreign keys, which check each row of a statement apart: a bulk file of 100,000 rows
 # made 100,000 checks of its accounts, 400,000 of the same four rows (its program, reasons,
-# operator and batch) and 200,000 of its lots' and consumptions' events and lots, 3.9 s in
-# all, where each statement's one query takes a fraction of that. The check locks each named
-# row as a foreign key's does (FOR KEY SHARE), and the named tables refuse to delete,
-# renumber or empty rows that are named (`named_by_events`). Events themselves are never deleted
-# (`append_only`): an event that is named needs no lock. SQLite keeps every foreign key.
+# operator and batch) and 150,000 of its lots' accounts and events and its consumptions'
+# events, about 3.4 s at its commit, where each statement's one query takes a fraction of
+# that. The check locks each named row as a foreign key's does (FOR KEY SHARE), and the
+# tables that events name refuse to delete, renumber or empty those rows
+# (`named_by_events`). Events themselves are never deleted (`append_only`): an event that is
+# named needs no lock. SQLite keeps every foreign key.
 #
 # An event's references. `counterpart` keeps its foreign key: each half of a pair names the
 # other, written after it, which only a check deferred to the commit allows.

@@ -202,7 +202,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     triggers = [
         (quote(model._meta.db_table), trigger.get_pgid(model))
         for model in SEEDED_MODELS
-        for trigger in model._meta.triggers
+        for trigger in getattr(model._meta, "triggers", [])
         if trigger.referencing
     ]
     with connection.cursor() as cursor:
