@@ -62,9 +62,10 @@ EVENT_REFERENCES = (
 # apply costs more than the foreign key's check. A lot's event and account are checked
 # together (`lot_event_mismatch_sql`).
 CONSUMPTION_REFERENCES = (("event_id", "ledger_loyaltyevent"),)
-# The references whose values are many in one statement (a bulk file names thousands of
-# accounts and events): read on their own, not among the few combinations of the others.
-_MANY_A_STATEMENT = {"account_id", "event_id"}
+# The references whose values can be many in one statement (a bulk file names thousands of
+# accounts; each reversal, reward and lot names its own event or reward): read on their own,
+# not among the few combinations of the others.
+_MANY_A_STATEMENT = {"account_id", "event_id", "reverses_id", "reward_id"}
 
 
 def missing_reference_sql(

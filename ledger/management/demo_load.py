@@ -247,7 +247,7 @@ def indexes_built_after_load(log=None) -> Iterator[list[tuple[str, str]]]:
     started = time.monotonic()
     missing = reference_discrepancies()
     if log:
-        log(f"{time.monotonic() - started:5.1f}s the loaded events' references checked")
+        log(f"{time.monotonic() - started:5.1f}s the loaded rows' references checked")
     if missing:
         raise IntegrityError("; ".join(missing))
 
