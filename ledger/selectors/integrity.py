@@ -18,6 +18,7 @@ from ledger.models import (
     missing_reference_sql,
     tally_period_sql,
 )
+from loyalty_admin.planner import join_methods_off
 
 
 @dataclass(frozen=True)
@@ -172,15 +173,15 @@ def reference_discrepancies() -> list[str]:
     if connection.vendor != "postgresql":
         return []
     found = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Each check joins a table's distinct references to the rows they name. Merged in the
-        # order of their indexes, that takes seconds over millions of rows; hashed in
-        # PostgreSQL's default memory, the accounts' check took minutes (3M events, 1M
-        # accounts). For these queries only.
-        cursor.execute(
-            "SELECT current_setting('enable_hashjoin'), set_config('enable_hashjoin', 'off', true)"
-        )
-        hashjoin = cursor.fetchone()[0]
+    # Each check joins a table's distinct references to the rows they name. Merged in the
+    # order of their indexes, that takes seconds over millions of rows; hashed in PostgreSQL's
+    # default memory, the accounts' check took minutes (3M events, 1M accounts). For these
+    # queries only.
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        join_methods_off(cursor, "hashjoin"),
+    ):
         for model, rows, missing in CHECKED_BY_STATEMENT:
             cursor.execute(
                 missing(connection.ops.quote_name(model._meta.db_table), first_only=False)
@@ -188,5 +189,4 @@ def reference_discrepancies() -> list[str]:
             found += [
                 f"{rows} name {field} {value}, which does not exist" for field, value in cursor
             ]
-        cursor.execute("SELECT set_config('enable_hashjoin', %s, true)", [hashjoin])
     return found

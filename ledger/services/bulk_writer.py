@@ -34,6 +34,7 @@ from django.db import connection
 from django.db.models import F
 
 from accounts.models import LoyaltyAccount, Program
+from loyalty_admin.planner import join_methods_off
 
 from ..models import BulkBatch, LotConsumption, LoyaltyEvent, PointLot, Reason
 from .actors import Actor
@@ -421,25 +422,14 @@ def _update_rows(model, fields: tuple[str, ...], rows: list[tuple]) -> None:
     ]
     arrays = ", ".join(f"%s::{t}[]" for t in types)
     assignments = ", ".join(f"{f} = v.{f}" for f in fields)
-    with _server_binding_cursor() as cursor:
-        # Each row found through the primary key: from a few thousand rows up the planner
-        # would rather read the whole table to join it by hash, which takes longer the larger
-        # the table is, whereas the file's rows are few of it. For this statement only.
-        cursor.execute(
-            "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), "
-            "set_config('enable_hashjoin', 'off', true), "
-            "set_config('enable_mergejoin', 'off', true)"
-        )
-        hashjoin, mergejoin = cursor.fetchone()[:2]
+    # Each row found through the primary key: from a few thousand rows up the planner would
+    # rather read the whole table to join it by hash, which takes longer the larger the table
+    # is, whereas the file's rows are few of it. For this statement only.
+    with _server_binding_cursor() as cursor, join_methods_off(cursor, "hashjoin", "mergejoin"):
         cursor.execute(
             f"UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) "
             f"AS v(pk, {', '.join(fields)}) WHERE t.{pk.column} = v.pk",
             [_array_text(column) for column in zip(*rows, strict=True)],
-        )
-        cursor.execute(
-            "SELECT set_config('enable_hashjoin', %s, true), "
-            "set_config('enable_mergejoin', %s, true)",
-            [hashjoin, mergejoin],
         )
 
 
